@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.template.defaultfilters import filesizeformat
+from django.utils.html import format_html
+
+from documents.forms import DocumentAdminForm
+from documents.models import Chunk, Collection, Document
+from documents.services import document_create, document_reingest, document_replace_source
+
+
+class ChunkInline(admin.TabularInline):
+    model = Chunk
+    fields = ["ordinal", "token_count", "text", "embedding_model"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Collection)
+class CollectionAdmin(admin.ModelAdmin):
+    list_display = ["name", "document_count", "created_at"]
+    search_fields = ["name"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Collection]:
+        return super().get_queryset(request).annotate(document_count=Count("documents"))
+
+    @admin.display(description="Documents", ordering="document_count")
+    def document_count(self, collection: Collection) -> int:
+        return collection.document_count  # type: ignore[attr-defined]
+
+
+@admin.register(Document)
+class DocumentAdmin(admin.ModelAdmin):
+    form = DocumentAdminForm
+    list_display = ["title", "collection", "status_display", "chunk_count", "size_display", "updated_at"]
+    list_filter = ["status", "collection"]
+    search_fields = ["title", "original_filename"]
+    actions = ["reingest"]
+    inlines = [ChunkInline]
+    readonly_fields = [
+        "status_display", "progress", "original_filename", "content_type", "size_display",
+        "content_hash", "chunk_count", "created_at", "ingested_at", "text",
+    ]  # fmt: skip
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Document]:
+        return super().get_queryset(request).defer("source").annotate(chunk_count=Count("chunks"))
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return [(None, {"fields": ["collection", "title", "upload"]})]
+        return [
+            (None, {"fields": ["collection", "title", "upload"]}),
+            ("Ingestion", {"fields": ["status_display", "progress", "chunk_count", "ingested_at"]}),
+            ("File", {"fields": ["original_filename", "content_type", "size_display", "content_hash", "created_at"]}),
+            ("Extracted text", {"fields": ["text"], "classes": ["collapse"]}),
+        ]
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> list[Any]:
+        return [ChunkInline] if obj is not None else []
+
+    @admin.display(description="Status", ordering="status")
+    def status_display(self, document: Document) -> str:
+        if document.status == Document.Status.FAILED:
+            return format_html("<strong>Failed</strong>: {}", document.failure_reason)
+        if document.status == Document.Status.PROCESSING:
+            return f"Processing ({document.progress}%)"
+        return document.get_status_display()
+
+    @admin.display(description="Chunks", ordering="chunk_count")
+    def chunk_count(self, document: Document) -> int:
+        return document.chunk_count  # type: ignore[attr-defined]
+
+    @admin.display(description="Size", ordering="size")
+    def size_display(self, document: Document) -> str:
+        return filesizeformat(document.size)
+
+    def save_model(self, request: HttpRequest, obj: Document, form: Any, change: bool) -> None:
+        data = form.upload_data
+        upload = form.cleaned_data.get("upload")
+        if not change:
+            created = document_create(
+                collection=obj.collection, filename=upload.name, data=data, title=form.cleaned_data["title"]
+            )
+            obj.pk = created.pk
+            obj.refresh_from_db()
+            messages.info(request, "Ingestion is queued; the status column shows its progress.")
+        elif data is not None:
+            document_replace_source(document=obj, filename=upload.name, data=data)
+            messages.info(request, "New content saved; re-ingestion is queued.")
+        else:
+            obj.save(update_fields=["collection", "title", "updated_at"])
+
+    @admin.action(description="Re-ingest selected documents")
+    def reingest(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
+        ids = list(queryset.values_list("pk", flat=True))
+        for document_id in ids:
+            document_reingest(document_id=document_id)
+        self.message_user(request, f"Queued {len(ids)} document(s) for re-ingestion.", messages.SUCCESS)

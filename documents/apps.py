@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class DocumentsConfig(AppConfig):
+    name = "documents"
+
+    def ready(self) -> None:
+        from documents import checks  # noqa: F401  (registers the system checks)

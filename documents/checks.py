@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+
+
+@checks.register()
+def embedding_settings(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    errors: list[checks.CheckMessage] = []
+    if settings.EMBEDDING_PROVIDER not in settings.EMBEDDING_PROVIDERS:
+        errors.append(
+            checks.Error(
+                f"EMBEDDING_PROVIDER={settings.EMBEDDING_PROVIDER!r} is unknown.",
+                hint=f"Choose one of {', '.join(settings.EMBEDDING_PROVIDERS)}.",
+                id="documents.E001",
+            )
+        )
+    if not 0 <= settings.CHUNK_OVERLAP_TOKENS < settings.CHUNK_SIZE_TOKENS:
+        errors.append(
+            checks.Error("CHUNK_OVERLAP_TOKENS must be at least 0 and below CHUNK_SIZE_TOKENS.", id="documents.E002")
+        )
+    return errors

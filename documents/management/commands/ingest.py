@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from documents.models import Collection
+from documents.parsing import CONTENT_TYPES
+from documents.services import DuplicateDocumentError, UploadError, document_create, document_ingest
+
+
+class Command(BaseCommand):
+    help = "Import files, or every supported file under folders, into a collection."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("paths", nargs="+", type=Path)
+        parser.add_argument("--collection", required=True, help="Collection name; created when missing.")
+        parser.add_argument("--description", default="", help="Description for a new collection.")
+        parser.add_argument(
+            "--queue", action="store_true", help="Hand ingestion to the Celery workers instead of doing it here."
+        )
+
+    def handle(
+        self, *args: Any, paths: list[Path], collection: str, description: str, queue: bool, **options: Any
+    ) -> None:
+        files = sorted(self._files(paths))
+        if not files:
+            raise CommandError(f"No {', '.join(CONTENT_TYPES)} files under {', '.join(map(str, paths))}.")
+        target, created = Collection.objects.get_or_create(name=collection, defaults={"description": description})
+        if created:
+            self.stdout.write(f"Created collection {target}.")
+        added = skipped = failed = chunks = 0
+        started = time.monotonic()
+        for path in files:
+            try:
+                document = document_create(collection=target, filename=path.name, data=path.read_bytes(), queue=queue)
+            except DuplicateDocumentError:
+                skipped += 1
+                continue
+            except UploadError as exc:
+                failed += 1
+                self.stderr.write(f"{path}: {exc}")
+                continue
+            added += 1
+            if queue:
+                continue
+            result = document_ingest(document_id=document.pk)
+            if result is None:
+                document.refresh_from_db(fields=["failure_reason"])
+                failed += 1
+                self.stderr.write(f"{path}: {document.failure_reason}")
+            else:
+                chunks += result.chunks
+                self.stdout.write(f"{path.name}: {result.chunks} chunks")
+        elapsed = time.monotonic() - started
+        summary = f"{target}: {added} added, {skipped} already present, {failed} failed"
+        if queue:
+            summary += "; ingestion queued for the workers"
+        elif chunks:
+            summary += f"; {chunks} chunks in {elapsed:.1f} s ({chunks / elapsed:.1f} chunks/s)"
+        self.stdout.write(self.style.SUCCESS(summary + "."))
+
+    def _files(self, paths: list[Path]) -> list[Path]:
+        found: list[Path] = []
+        for path in paths:
+            if path.is_dir():
+                found.extend(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in CONTENT_TYPES)
+            elif path.is_file():
+                found.append(path)
+            else:
+                raise CommandError(f"{path} does not exist.")
+        return found

@@ -1,0 +1,243 @@
+"""Writes: accepting uploads and ingesting documents into chunks and embeddings."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.template.defaultfilters import filesizeformat
+from django.utils import timezone
+
+from documents.chunking import chunk_text
+from documents.embedding import EmbeddingError, get_embedder
+from documents.models import Chunk, Collection, Document
+from documents.parsing import SUPPORTED_EXTENSIONS, ParseError, content_type_for, parse_document
+
+logger = logging.getLogger(__name__)
+
+
+class UploadError(Exception):
+    """An upload refused before a document exists; the message is shown to the uploader."""
+
+
+class DuplicateDocumentError(UploadError):
+    def __init__(self, existing: Document) -> None:
+        self.existing = existing
+        super().__init__(f"Identical content is already in {existing.collection} as “{existing.title}”.")
+
+
+@dataclass(frozen=True)
+class IngestSupersededError(Exception):
+    """The document got new content mid-ingestion; the ingestion queued for it will finish."""
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    chunks: int
+    embedded: int  # chunks whose text was new and went to the embedder
+    reused: int  # chunks whose embedding was kept from the previous ingestion
+
+
+def sha256(data: bytes | str) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def upload_validate(*, filename: str, size: int) -> str:
+    """The upload's content type, or UploadError saying what is wrong with it."""
+    if not filename or "/" in filename or "\\" in filename or filename in {".", ".."}:
+        raise UploadError(f"The file name {filename!r} is not a plain file name (no folders or path separators).")
+    content_type = content_type_for(filename)
+    if content_type is None:
+        suffix = PurePath(filename).suffix or "(none)"
+        raise UploadError(f"{filename}: file type {suffix} is not supported; upload {SUPPORTED_EXTENSIONS}.")
+    if size == 0:
+        raise UploadError(f"{filename} is empty.")
+    if size > settings.UPLOAD_MAX_BYTES:
+        raise UploadError(
+            f"{filename} is {filesizeformat(size)}; the limit is {filesizeformat(settings.UPLOAD_MAX_BYTES)}."
+        )
+    return content_type
+
+
+def document_create(
+    *, collection: Collection, filename: str, data: bytes, title: str = "", queue: bool = True
+) -> Document:
+    content_type = upload_validate(filename=filename, size=len(data))
+    content_hash = sha256(data)
+    existing = Document.objects.filter(collection=collection, content_hash=content_hash).first()
+    if existing is not None:
+        raise DuplicateDocumentError(existing)
+    try:
+        with transaction.atomic():
+            document = Document.objects.create(
+                collection=collection,
+                title=title or PurePath(filename).stem,
+                original_filename=filename,
+                content_type=content_type,
+                source=data,
+                size=len(data),
+                content_hash=content_hash,
+            )
+    except IntegrityError:  # the same content arrived concurrently
+        raise DuplicateDocumentError(Document.objects.get(collection=collection, content_hash=content_hash)) from None
+    if queue:
+        _queue_ingest(document.pk)
+    return document
+
+
+@dataclass(frozen=True)
+class UploadOutcome:
+    filename: str
+    document: Document | None = None
+    error: str = ""
+    duplicate_of: Document | None = None
+
+
+def documents_upload(*, collection: Collection, files: Sequence[UploadedFile]) -> list[UploadOutcome]:
+    """Accept each file on its own: one bad file does not stop the others."""
+    outcomes = []
+    for upload in files:
+        filename = upload.name or ""
+        try:
+            # Check the size before reading, so an oversized file is never held in memory.
+            upload_validate(filename=filename, size=upload.size or 0)
+            document = document_create(collection=collection, filename=filename, data=upload.read())
+            outcomes.append(UploadOutcome(filename=filename, document=document))
+        except DuplicateDocumentError as exc:
+            outcomes.append(UploadOutcome(filename=filename, error=str(exc), duplicate_of=exc.existing))
+        except UploadError as exc:
+            outcomes.append(UploadOutcome(filename=filename, error=str(exc)))
+    return outcomes
+
+
+def document_replace_source(*, document: Document, filename: str, data: bytes) -> Document:
+    """Give a document new content; ingestion re-embeds only the chunks that changed."""
+    content_type = upload_validate(filename=filename, size=len(data))
+    content_hash = sha256(data)
+    existing = (
+        Document.objects.filter(collection=document.collection, content_hash=content_hash)
+        .exclude(pk=document.pk)
+        .first()
+    )
+    if existing is not None:
+        raise DuplicateDocumentError(existing)
+    document.original_filename = filename
+    document.content_type = content_type
+    document.source = data
+    document.size = len(data)
+    document.content_hash = content_hash
+    document.status = Document.Status.PENDING
+    document.progress = 0
+    document.failure_reason = ""
+    document.save()
+    _queue_ingest(document.pk)
+    return document
+
+
+def document_reingest(*, document_id: int) -> None:
+    Document.objects.filter(pk=document_id).update(
+        status=Document.Status.PENDING, progress=0, failure_reason="", updated_at=timezone.now()
+    )
+    _queue_ingest(document_id)
+
+
+def _queue_ingest(document_id: int) -> None:
+    from documents.tasks import ingest_document
+
+    transaction.on_commit(lambda: ingest_document.delay(document_id))
+
+
+def document_ingest(*, document_id: int) -> IngestResult | None:
+    """Parse, chunk and embed one document; None when it failed (the reason is on the document).
+
+    The chunks are replaced in one transaction at the end, so until then, and after
+    any failure, the previous chunks stay searchable.
+    """
+    document = Document.objects.get(pk=document_id)
+    _set_status(document, Document.Status.PROCESSING)
+    try:
+        return _ingest(document)
+    except IngestSupersededError:
+        logger.info("Ingestion of document %s superseded by newer content", document_id)
+        return None
+    except (ParseError, EmbeddingError) as exc:
+        _set_status(document, Document.Status.FAILED, reason=str(exc))
+        logger.warning("Ingestion of document %s failed: %s", document_id, exc)
+        return None
+    except Exception as exc:
+        _set_status(document, Document.Status.FAILED, reason=f"Ingestion failed unexpectedly ({type(exc).__name__}).")
+        logger.exception("Ingestion of document %s failed", document_id)
+        return None
+
+
+def _ingest(document: Document) -> IngestResult:
+    embedder = get_embedder()
+    parsed = parse_document(
+        filename=document.original_filename, content_type=document.content_type, data=bytes(document.source)
+    )
+    size = min(settings.CHUNK_SIZE_TOKENS, embedder.max_input_tokens - embedder.special_tokens)
+    overlap = min(settings.CHUNK_OVERLAP_TOKENS, size // 2)
+    pieces = chunk_text(parsed.text, count_tokens=embedder.count_tokens, size=size, overlap=overlap)
+    hashes = [sha256(piece.text) for piece in pieces]
+
+    previous = dict(
+        document.chunks.filter(embedding_model=embedder.model_name, content_hash__in=hashes).values_list(
+            "content_hash", "embedding"
+        )
+    )
+    new_texts = {h: piece.text for h, piece in zip(hashes, pieces, strict=True) if h not in previous}
+    embeddings = dict(previous)
+    batch_size = settings.EMBEDDING_BATCH_SIZE
+    todo = list(new_texts.items())
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start : start + batch_size]
+        vectors = embedder.embed([text for _, text in batch])
+        embeddings.update(zip((h for h, _ in batch), vectors, strict=True))
+        _set_progress(document, percent=round(90 * (start + len(batch)) / len(todo)))
+
+    with transaction.atomic():
+        locked = Document.objects.select_for_update().get(pk=document.pk)
+        if locked.content_hash != document.content_hash:
+            raise IngestSupersededError
+        locked.chunks.all().delete()
+        Chunk.objects.bulk_create(
+            Chunk(
+                document=locked,
+                ordinal=ordinal,
+                text=piece.text,
+                content_hash=content_hash,
+                token_count=piece.token_count + embedder.special_tokens,
+                embedding=embeddings[content_hash],
+                embedding_model=embedder.model_name,
+            )
+            for ordinal, (piece, content_hash) in enumerate(zip(pieces, hashes, strict=True))
+        )
+        locked.text = parsed.text
+        if not locked.title or locked.title == PurePath(locked.original_filename).stem:
+            locked.title = parsed.title
+        locked.status = Document.Status.READY
+        locked.failure_reason = ""
+        locked.progress = 100
+        locked.ingested_at = timezone.now()
+        locked.save(
+            update_fields=["text", "title", "status", "failure_reason", "progress", "ingested_at", "updated_at"]
+        )
+    return IngestResult(chunks=len(pieces), embedded=len(new_texts), reused=len(pieces) - len(new_texts))
+
+
+def _set_status(document: Document, status: str, *, reason: str = "") -> None:
+    document.status = status
+    document.failure_reason = reason
+    document.progress = 0 if status == Document.Status.PROCESSING else document.progress
+    document.save(update_fields=["status", "failure_reason", "progress", "updated_at"])
+
+
+def _set_progress(document: Document, *, percent: int) -> None:
+    document.progress = percent
+    document.save(update_fields=["progress", "updated_at"])

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from documents import views
+
+app_name = "documents"
+urlpatterns = [
+    path("upload/", views.upload, name="upload"),
+    path("<int:document_id>/progress/", views.progress, name="progress"),
+]

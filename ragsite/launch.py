@@ -1,0 +1,67 @@
+"""`make run`: services, migrations, the admin account, the demo collection, web + worker.
+
+Ctrl-C stops everything this started; the data under .data/ stays for the next start.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ragsite.embedded import BASE_DIR, DATA_DIR, configure_environment
+
+DEMO_DIR = Path(os.environ.get("DEMO_DIR", "/usr/share/doc/python3.11/html/tutorial"))
+DEMO_COLLECTION = "Python 3.11 tutorial"
+DEMO_DESCRIPTION = "The tutorial of the Python 3.11 documentation, from Debian's python3.11-doc package."
+ADDRESS = os.environ.get("RUN_ADDRESS", "127.0.0.1:8000")
+
+
+def manage(*args: str) -> None:
+    subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), *args], check=True)
+
+
+def main() -> int:
+    os.environ.setdefault("DEBUG", "1")
+    configure_environment()
+    print(f"PostgreSQL: {os.environ['DATABASE_URL']}\nRedis:      {os.environ['REDIS_URL']}", flush=True)
+    manage("migrate", "--noinput")
+    manage("ensure_admin", "--login-file", str(DATA_DIR / "admin-login.txt"))
+    if DEMO_DIR.is_dir():
+        manage("ingest", str(DEMO_DIR), "--collection", DEMO_COLLECTION, "--description", DEMO_DESCRIPTION, "--queue")
+    else:
+        print(f"No demo collection: {DEMO_DIR} is missing (Debian package python3.11-doc).", flush=True)
+
+    children = [
+        subprocess.Popen([sys.executable, "-m", "celery", "-A", "ragsite", "worker", "--pool", "solo", "-l", "INFO"]),
+        subprocess.Popen([sys.executable, str(BASE_DIR / "manage.py"), "runserver", ADDRESS, "--noreload"]),
+    ]
+    print(f"\nragsite is at http://{ADDRESS}/ (admin: http://{ADDRESS}/admin/). Ctrl-C stops it.\n", flush=True)
+
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    while not stopping and all(child.poll() is None for child in children):
+        time.sleep(0.5)
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    print("Stopped; data kept in .data/.", flush=True)
+    return 0 if stopping else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from documents.models import Document
+from tests.documents.factories import collection_create, make_pdf
+
+pytestmark = pytest.mark.django_db
+
+TEA = b"Green tea should be brewed at eighty degrees for two minutes."
+
+
+@pytest.fixture()
+def staff_client(admin_user) -> Client:
+    client = Client()
+    client.force_login(admin_user)
+    return client
+
+
+def upload(client: Client, collection, *files: SimpleUploadedFile, htmx: bool = True):
+    headers = {"HX-Request": "true"} if htmx else {}
+    return client.post(
+        reverse("documents:upload"), {"collection": collection.pk, "files": list(files)}, headers=headers
+    )
+
+
+def test_the_upload_page_is_for_staff_only(client):
+    response = client.get(reverse("documents:upload"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_the_upload_page_shows_the_form_with_collections(staff_client):
+    collection_create("Handbook")
+    response = staff_client.get(reverse("documents:upload"))
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Handbook" in content and 'accept=".txt,.md,.markdown,.html,.htm,.pdf" multiple' in content
+    assert 'hx-post="/documents/upload/"' in content
+
+
+def test_the_upload_page_asks_for_a_collection_first(staff_client):
+    assert b"Create a collection" in staff_client.get(reverse("documents:upload")).content
+
+
+def test_uploading_several_files_queues_each_and_the_rows_follow_them(staff_client, django_capture_on_commit_callbacks):
+    collection = collection_create()
+    pdf = make_pdf([["Kettles boil water."]])
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        response = upload(
+            staff_client,
+            collection,
+            SimpleUploadedFile("tea.txt", TEA),
+            SimpleUploadedFile("kettle.pdf", pdf),
+        )
+        assert response.status_code == 200
+        content = response.content.decode()
+        assert content.count('hx-trigger="every 1s"') == 2  # both rows poll while pending
+        assert "<html" not in content  # an HTMX swap gets the partial only
+    assert len(queued) == 2  # one ingestion task each, sent after the commit
+    # The tests run Celery eagerly, so the queued ingestion has run by now.
+    documents = Document.objects.order_by("original_filename")
+    assert [(d.original_filename, d.status) for d in documents] == [("kettle.pdf", "ready"), ("tea.txt", "ready")]
+    row = staff_client.get(reverse("documents:progress", args=[documents[0].pk])).content.decode()
+    assert "Ready" in row and "hx-trigger" not in row and "<td>1</td>" in row
+
+
+def test_each_bad_file_gets_its_own_message_and_the_good_ones_still_land(
+    staff_client, settings, django_capture_on_commit_callbacks
+):
+    settings.UPLOAD_MAX_BYTES = 100
+    collection = collection_create()
+    existing = Document.objects.create(
+        collection=collection, title="Old", original_filename="old.txt", content_type="text/plain",
+        source=b"old", size=3, content_hash="0" * 64, status="ready",
+    )  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(
+            staff_client,
+            collection,
+            SimpleUploadedFile("empty.txt", b""),
+            SimpleUploadedFile("deck.pptx", b"PK"),
+            SimpleUploadedFile("huge.txt", b"x" * 101),
+            SimpleUploadedFile("tea.txt", TEA),
+            SimpleUploadedFile("tea-again.txt", TEA),
+            SimpleUploadedFile("latin.txt", "café crème".encode("latin-1")),
+            SimpleUploadedFile("broken.pdf", b"%PDF-1.4 nothing else"),
+        )
+    content = response.content.decode()
+    assert "Rejected: empty.txt is empty." in content
+    assert "Rejected: deck.pptx: file type .pptx is not supported" in content
+    assert "Rejected: huge.txt is 101\xa0bytes; the limit is 100\xa0bytes." in content
+    assert "Already uploaded:" in content
+    # Files that parse badly are found by the worker; their rows then say why.
+    rows = {
+        d.original_filename: staff_client.get(reverse("documents:progress", args=[d.pk])).content.decode()
+        for d in Document.objects.filter(status="failed")
+    }
+    assert "Failed: The file is not UTF-8 text" in rows["latin.txt"]
+    assert "Failed: The PDF is damaged" in rows["broken.pdf"]
+    assert set(Document.objects.values_list("original_filename", "status")) == {
+        ("old.txt", "ready"), ("tea.txt", "ready"), ("latin.txt", "failed"), ("broken.pdf", "failed"),
+    }  # fmt: skip
+    existing.refresh_from_db()
+    assert existing.status == "ready" and existing.title == "Old"
+
+
+def test_a_path_in_an_uploaded_file_name_never_reaches_storage(staff_client):
+    collection = collection_create()
+    upload(staff_client, collection, SimpleUploadedFile("../../etc/tea.txt", TEA))
+    assert Document.objects.get().original_filename == "tea.txt"
+
+
+def test_posting_no_file_explains_what_is_missing(staff_client):
+    collection = collection_create()
+    response = staff_client.post(
+        reverse("documents:upload"), {"collection": collection.pk}, headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 400
+    assert "This field is required." in response.content.decode()
+    assert not Document.objects.exists()
+
+
+def test_a_post_without_a_csrf_token_is_refused(admin_user):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    response = upload(client, collection_create(), SimpleUploadedFile("tea.txt", TEA))
+    assert response.status_code == 403
+    assert not Document.objects.exists()
+
+
+def test_the_progress_row_polls_until_the_document_is_finished(staff_client):
+    collection = collection_create()
+    document = Document.objects.create(
+        collection=collection, title="Tea", original_filename="tea.txt", content_type="text/plain",
+        source=TEA, size=len(TEA), content_hash="1" * 64, status="processing", progress=45,
+    )  # fmt: skip
+    row = staff_client.get(reverse("documents:progress", args=[document.pk])).content.decode()
+    assert 'hx-trigger="every 1s"' in row and 'value="45"' in row
+    Document.objects.filter(pk=document.pk).update(status="ready")
+    row = staff_client.get(reverse("documents:progress", args=[document.pk])).content.decode()
+    assert "hx-trigger" not in row and "Ready" in row
+
+
+def test_the_progress_of_an_unknown_document_is_a_404(staff_client):
+    assert staff_client.get(reverse("documents:progress", args=[999999])).status_code == 404
+
+
+def test_html_in_a_file_name_is_shown_as_text(staff_client):
+    response = upload(staff_client, collection_create(), SimpleUploadedFile("<b>x<b>.docx", b"x"))
+    assert "<b>x<b>" not in response.content.decode()
+    assert "&lt;b&gt;x&lt;b&gt;.docx" in response.content.decode()
+
+
+def test_home_lists_the_collections(client):
+    collection_create("Handbook")
+    response = client.get("/")
+    assert response.status_code == 200 and b"Handbook" in response.content
