@@ -11,14 +11,13 @@ DEMO_DIR := /usr/share/doc/python3.11/html/tutorial
 run: $(VENV)/.installed $(DEMO_DIR)
 	$(PY) -m ragsite.launch
 
-test: $(VENV)/.installed
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
+test: lint
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
 
 format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .

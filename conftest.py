@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import environ
 import pytest
 from django.conf import settings
+from pytest_django.fixtures import Settings
 
 from openai_compat.server import OpenAICompatServer
 from ragsite.embedded import EmbeddedPostgres, EmbeddedRedis
@@ -80,9 +81,7 @@ def openai_server() -> Iterator[OpenAICompatServer]:
 
 
 @pytest.fixture()
-def openai_embeddings(
-    settings: pytest.FixtureRequest, openai_server: OpenAICompatServer
-) -> Iterator[OpenAICompatServer]:
+def openai_embeddings(settings: Settings, openai_server: OpenAICompatServer) -> Iterator[OpenAICompatServer]:
     """Embed through the project's OpenAI-compatible server for this test."""
     from documents.embedding import get_embedder
 

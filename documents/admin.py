@@ -15,8 +15,7 @@ from documents.services import document_create, document_reingest, document_repl
 
 class ChunkInline(admin.TabularInline):
     model = Chunk
-    fields = ["ordinal", "token_count", "text", "embedding_model"]
-    readonly_fields = fields
+    fields = readonly_fields = ("ordinal", "token_count", "text", "embedding_model")
     extra = 0
     can_delete = False
     show_change_link = False

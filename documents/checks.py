@@ -5,6 +5,8 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
+from documents.embedding.local import LocalEmbedder
+
 
 @checks.register()
 def embedding_settings(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
@@ -15,6 +17,15 @@ def embedding_settings(app_configs: Any, **kwargs: Any) -> list[checks.CheckMess
                 f"EMBEDDING_PROVIDER={settings.EMBEDDING_PROVIDER!r} is unknown.",
                 hint=f"Choose one of {', '.join(settings.EMBEDDING_PROVIDERS)}.",
                 id="documents.E001",
+            )
+        )
+    elif settings.EMBEDDING_PROVIDER == "local" and LocalEmbedder.dimensions != settings.EMBEDDING_DIMENSIONS:
+        errors.append(
+            checks.Error(
+                f"EMBEDDING_DIMENSIONS={settings.EMBEDDING_DIMENSIONS}, but the local model gives "
+                f"{LocalEmbedder.dimensions} dimensions.",
+                hint="Use the openai provider for other sizes, or unset EMBEDDING_DIMENSIONS.",
+                id="documents.E003",
             )
         )
     if not 0 <= settings.CHUNK_OVERLAP_TOKENS < settings.CHUNK_SIZE_TOKENS:

@@ -62,8 +62,8 @@ def chunk_text(text: str, *, count_tokens: CountTokens, size: int, overlap: int)
 
 def _units(text: str, *, count_tokens: CountTokens, size: int) -> list[_Unit]:
     sentences: list[tuple[int, str]] = []
-    for number, paragraph in enumerate(p for p in text.split("\n\n") if p.strip()):
-        sentences.extend((number, s.strip()) for s in SENTENCE_END.split(paragraph) if s.strip())
+    for number, block in enumerate(p for p in text.split("\n\n") if p.strip()):
+        sentences.extend((number, s.strip()) for s in SENTENCE_END.split(block) if s.strip())
     counts = count_tokens([s for _, s in sentences]) if sentences else []
     units: list[_Unit] = []
     for (paragraph, sentence), tokens in zip(sentences, counts, strict=True):

@@ -31,7 +31,7 @@ class MultipleFileField(forms.FileField):
 
 class UploadForm(forms.Form):
     collection = forms.ModelChoiceField(queryset=Collection.objects.order_by("name"), empty_label=None)
-    files = MultipleFileField(
+    uploads = MultipleFileField(
         widget=MultipleFileInput(attrs={"accept": ACCEPT}),
         help_text=f"{', '.join(CONTENT_TYPES)}; up to {filesizeformat(settings.UPLOAD_MAX_BYTES)} each.",
     )
@@ -56,7 +56,8 @@ class DocumentAdminForm(forms.ModelForm):
         self.upload_data: bytes | None = None
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         upload = cleaned.get("upload")
         if upload is None:
             if self.instance.pk is None:

@@ -108,11 +108,11 @@ def _parse_html(data: bytes) -> tuple[str, str]:
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     for tag in soup(HTML_DROP_TAGS):
         tag.decompose()
-    for tag in soup.find_all(attrs={"role": HTML_DROP_ROLES}):
+    for tag in soup.select(", ".join(f'[role="{role}"]' for role in HTML_DROP_ROLES)):
         tag.decompose()
     for tag in soup.select("a.headerlink"):  # Sphinx's pilcrow anchors
         tag.decompose()
-    main = soup.find("main") or soup.find(attrs={"role": "main"}) or soup.find("article") or soup.body or soup
+    main = soup.find("main") or soup.select_one('[role="main"]') or soup.find("article") or soup.body or soup
     for tag in main.find_all(HTML_BLOCK_TAGS):
         tag.insert_before("\n\n")
         tag.insert_after("\n\n")

@@ -23,7 +23,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     form = UploadForm(request.POST or None, request.FILES or None)
     outcomes = []
     if request.method == "POST" and form.is_valid():
-        outcomes = documents_upload(collection=form.cleaned_data["collection"], files=form.cleaned_data["files"])
+        outcomes = documents_upload(collection=form.cleaned_data["collection"], files=form.cleaned_data["uploads"])
         form = UploadForm(initial={"collection": form.cleaned_data["collection"]})
     context = {"form": form, "outcomes": outcomes, "has_collections": Collection.objects.exists()}
     template = "documents/_upload_results.html" if request.htmx else "documents/upload.html"  # type: ignore[attr-defined]

@@ -39,6 +39,7 @@ class OpenAICompatServer:
         self._successes_left: int | None = None  # see fail_after()
         self.calls: Counter[str] = Counter()
         self.inputs_embedded = 0
+        self.last_request: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
@@ -47,7 +48,7 @@ class OpenAICompatServer:
     @property
     def base_url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://{host!s}:{port}/v1"
 
     def start(self) -> OpenAICompatServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -115,6 +116,7 @@ class OpenAICompatServer:
                     return self._send(404, {"error": {"message": f"No route {self.path}.", "type": "not_found"}})
                 with server._lock:
                     server.calls[self.path] += 1
+                    server.last_request = body
                 if server.latency:
                     time.sleep(server.latency)
                 if server._take_failure():

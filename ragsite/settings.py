@@ -128,14 +128,14 @@ UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
-# Embeddings. The Chunk.embedding column has EMBEDDING_DIMENSIONS dimensions; a
-# provider that returns another size is refused by a system check.
+# Embeddings. The Chunk.embedding column has EMBEDDING_DIMENSIONS dimensions (384 in
+# the initial migration); another size needs a migration of the column and a re-ingestion.
 EMBEDDING_PROVIDER = env.str("EMBEDDING_PROVIDER", default="local")
 EMBEDDING_PROVIDERS = {
     "local": "documents.embedding.local.LocalEmbedder",
     "openai": "documents.embedding.openai.OpenAIEmbedder",
 }
-EMBEDDING_DIMENSIONS = 384
+EMBEDDING_DIMENSIONS = env.int("EMBEDDING_DIMENSIONS", default=384)
 LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 OPENAI_EMBEDDING_MODEL = env.str("OPENAI_EMBEDDING_MODEL", default="text-embedding-3-small")
 EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=32)

@@ -43,7 +43,7 @@ class OpenAIEmbedder(Embedder):
                 f"The embedding endpoint returned shape {vectors.shape}, expected ({len(texts)}, {self.dimensions})."
             )
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.where(norms == 0, 1, norms)
+        return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(APPROXIMATE_TOKEN.findall(text)) for text in texts]

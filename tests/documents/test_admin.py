@@ -5,7 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from documents.models import Document
+from documents.models import Chunk, Document
 from documents.services import document_create, document_ingest
 from tests.documents.factories import collection_create
 
@@ -150,3 +150,16 @@ def test_collections_list_their_document_counts(admin_client):
     ingested(collection, "tea.txt", TEA)
     content = admin_client.get(reverse("admin:documents_collection_changelist")).content.decode()
     assert "Handbook" in content and '<td class="field-document_count">1</td>' in content
+
+
+def test_deleting_documents_removes_their_chunks(admin_client):
+    collection = collection_create()
+    keep, drop = ingested(collection, "tea.txt", TEA), ingested(collection, "coffee.txt", COFFEE)
+    response = admin_client.post(
+        reverse("admin:documents_document_changelist"),
+        {"action": "delete_selected", "_selected_action": [drop.pk], "post": "yes"},
+        follow=True,
+    )
+    assert "Successfully deleted 1 document." in response.content.decode()
+    assert list(Document.objects.all()) == [keep]
+    assert set(Chunk.objects.values_list("document_id", flat=True)) == {keep.pk}

@@ -109,6 +109,9 @@ def test_reingesting_unchanged_content_embeds_nothing_through_the_openai_provide
     first = document_ingest(document_id=document.pk)
     assert first is not None
     assert openai_embeddings.inputs_embedded == first.chunks
+    assert openai_embeddings.last_request["dimensions"] == 384  # the column's size
+    assert openai_embeddings.last_request["model"] == "text-embedding-3-small"
+    assert {c.embedding_model for c in document.chunks.all()} == {"text-embedding-3-small"}
 
     document_reingest(document_id=document.pk)
     again = document_ingest(document_id=document.pk)

@@ -23,7 +23,7 @@ def staff_client(admin_user) -> Client:
 def upload(client: Client, collection, *files: SimpleUploadedFile, htmx: bool = True):
     headers = {"HX-Request": "true"} if htmx else {}
     return client.post(
-        reverse("documents:upload"), {"collection": collection.pk, "files": list(files)}, headers=headers
+        reverse("documents:upload"), {"collection": collection.pk, "uploads": list(files)}, headers=headers
     )
 
 
