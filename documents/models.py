@@ -1,13 +1,26 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.models import Group
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
+
+# Full-text search reads English; the configuration is fixed so the column can be generated.
+SEARCH_CONFIG = "english"
 
 
 class Collection(models.Model):
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
+    is_public = models.BooleanField(default=True, help_text="Anyone, signed in or not, may ask questions of it.")
+    reader_groups = models.ManyToManyField(
+        Group,
+        blank=True,
+        related_name="readable_collections",
+        help_text="Who else may read a collection that is not public (staff read every collection).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -65,6 +78,11 @@ class Chunk(models.Model):
     token_count = models.PositiveIntegerField(help_text="Length in the embedder's tokens, special tokens included.")
     embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
     embedding_model = models.CharField(max_length=200)
+    search_vector = models.GeneratedField(
+        expression=SearchVector("text", config=SEARCH_CONFIG),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
 
     class Meta:
         ordering = ["document", "ordinal"]
@@ -79,6 +97,7 @@ class Chunk(models.Model):
                 ef_construction=64,
                 opclasses=["vector_cosine_ops"],
             ),
+            GinIndex(name="chunk_search_vector_gin", fields=["search_vector"]),
         ]
 
     def __str__(self) -> str:

@@ -2,22 +2,92 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
-from django.db.models import Count, QuerySet
+import numpy as np
+from django.contrib.auth.models import AbstractUser, AnonymousUser
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db import connection
+from django.db.models import Count, F, Q, QuerySet
 from pgvector.django import CosineDistance
 
-from documents.models import Chunk, Collection, Document
+from documents.models import SEARCH_CONFIG, Chunk, Collection, Document
+
+# Words, and dotted names (str.join, os.path) that PostgreSQL's parser keeps whole.
+SEARCH_TERM = re.compile(r"\w+(?:\.\w+)+|\w+")
+MAX_SEARCH_TERMS = 32
+COMMON_TERM_SHARE = 0.1
+
+
+def collections_readable_by(*, user: AbstractUser | AnonymousUser) -> QuerySet[Collection]:
+    if getattr(user, "is_staff", False):
+        return Collection.objects.order_by("name")
+    readable = Q(is_public=True)
+    if user.is_authenticated:
+        readable |= Q(reader_groups__in=user.groups.all())
+    return Collection.objects.filter(readable).distinct().order_by("name")
 
 
 def chunks_nearest(
-    *, embedding: Sequence[float], collection_ids: Sequence[int] | None = None, limit: int = 5
+    *, embedding: Sequence[float] | np.ndarray, collection_ids: Sequence[int] | None = None, limit: int = 5
 ) -> QuerySet[Chunk]:
     """The `limit` chunks closest to `embedding` by cosine distance, closest first."""
     chunks = Chunk.objects.select_related("document")
     if collection_ids is not None:
         chunks = chunks.filter(document__collection_id__in=collection_ids)
     return chunks.annotate(distance=CosineDistance("embedding", embedding)).order_by("distance")[:limit]
+
+
+def chunks_full_text(*, text: str, collection_ids: Sequence[int] | None = None, limit: int = 5) -> QuerySet[Chunk]:
+    """Chunks matching any of the distinctive words of `text`, best first.
+
+    The terms are ORed: a long question ANDed would match almost nothing. PostgreSQL's
+    rank knows nothing of how common a word is, so words found in more than
+    COMMON_TERM_SHARE of all chunks are left out, unless nothing else is left: a
+    function name then decides the ranking, not "list" or "use".
+    """
+    terms = search_terms_distinctive(text)
+    if not terms:
+        return Chunk.objects.none()
+    query = SearchQuery(" | ".join(terms), search_type="raw", config=SEARCH_CONFIG)
+    chunks = Chunk.objects.select_related("document").filter(search_vector=query)
+    if collection_ids is not None:
+        chunks = chunks.filter(document__collection_id__in=collection_ids)
+    rank = SearchRank(F("search_vector"), query, cover_density=True)
+    return chunks.annotate(rank=rank).order_by("-rank", "id")[:limit]
+
+
+def search_terms_distinctive(text: str) -> list[str]:
+    terms = list(dict.fromkeys(term.lower() for term in SEARCH_TERM.findall(text)))[:MAX_SEARCH_TERMS]
+    if not terms:
+        return []
+    counts = ", ".join(
+        "(SELECT count(*) FROM documents_chunk WHERE search_vector @@ to_tsquery(%s::regconfig, %s))" for _ in terms
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT (SELECT reltuples FROM pg_class WHERE oid = 'documents_chunk'::regclass), " + counts,
+            [value for term in terms for value in (SEARCH_CONFIG, term)],
+        )
+        estimated_total, *found = cursor.fetchone()
+        if estimated_total is None or estimated_total < 1:  # never analysed yet: count
+            cursor.execute("SELECT count(*) FROM documents_chunk")
+            estimated_total = cursor.fetchone()[0]
+    present = [(term, count) for term, count in zip(terms, found, strict=True) if count]
+    distinctive = [term for term, count in present if count <= COMMON_TERM_SHARE * max(estimated_total, 1)]
+    return distinctive or [term for term, _ in present]
+
+
+def chunks_by_ids(*, ids: Sequence[int]) -> list[Chunk]:
+    """The chunks, with their documents and collections, in the order of `ids`."""
+    by_id = {
+        c.pk: c
+        for c in Chunk.objects.select_related("document__collection")
+        .defer("embedding", "document__source", "document__text")
+        .filter(pk__in=ids)
+    }
+    return [by_id[i] for i in ids if i in by_id]
 
 
 def documents_with_chunk_counts() -> QuerySet[Document]:

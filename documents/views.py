@@ -11,12 +11,6 @@ from documents.selectors import documents_with_chunk_counts
 from documents.services import documents_upload
 
 
-@require_GET
-def home(request: HttpRequest) -> HttpResponse:
-    collections = Collection.objects.order_by("name")
-    return render(request, "home.html", {"collections": collections})
-
-
 @staff_member_required
 @require_http_methods(["GET", "POST"])
 def upload(request: HttpRequest) -> HttpResponse:

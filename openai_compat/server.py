@@ -14,6 +14,7 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -37,6 +38,8 @@ class OpenAICompatServer:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0) -> None:
         self.latency = latency
         self._successes_left: int | None = None  # see fail_after()
+        self.chunk_delay = 0.0  # seconds between streamed pieces
+        self.cut_off = False  # end streamed answers with finish_reason "length"
         self.calls: Counter[str] = Counter()
         self.inputs_embedded = 0
         self.last_request: dict[str, Any] = {}
@@ -64,6 +67,9 @@ class OpenAICompatServer:
             self.calls.clear()
             self.inputs_embedded = 0
             self._successes_left = None
+            self.latency = 0.0
+            self.chunk_delay = 0.0
+            self.cut_off = False
 
     def fail_after(self, successes: int) -> None:
         """Answer `successes` more requests, then fail every one with HTTP 500 until reset()."""
@@ -96,6 +102,49 @@ class OpenAICompatServer:
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
 
+    def chat_answer(self, body: dict[str, Any]) -> tuple[str, int]:
+        """A deterministic answer citing the first passage of the prompt, and the prompt's token count."""
+        prompt = "\n".join(str(m.get("content", "")) for m in body["messages"])
+        passage = re.search(r"^\[1\] [^\n]*\n(.+?)(?:\n\n\[\d+\]|\n\nQuestion:|$)", prompt, re.S | re.M)
+        if passage:
+            first_sentence = re.split(r"(?<=[.!?])\s", passage.group(1).strip(), maxsplit=1)[0]
+            answer = f"According to the passages, {first_sentence} [1]"
+        else:
+            answer = "The passages do not say."
+        return answer, len(WORD.findall(prompt))
+
+    def chat_completion(self, body: dict[str, Any]) -> dict[str, Any]:
+        answer, prompt_tokens = self.chat_answer(body)
+        completion_tokens = len(WORD.findall(answer))
+        return {
+            "id": "chatcmpl-compat",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", ""),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+
+    def chat_completion_chunks(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        answer, prompt_tokens = self.chat_answer(body)
+        base = {"id": "chatcmpl-compat", "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": body.get("model", "")}  # fmt: skip
+        pieces = re.findall(r"\S+\s*", answer)
+        yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
+        for piece in pieces:
+            yield {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+        finish_reason = "length" if self.cut_off else "stop"
+        yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason}]}
+        if (body.get("stream_options") or {}).get("include_usage"):
+            completion_tokens = len(WORD.findall(answer))
+            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                     "total_tokens": prompt_tokens + completion_tokens}  # fmt: skip
+            yield {**base, "choices": [], "usage": usage}
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
@@ -111,7 +160,11 @@ class OpenAICompatServer:
                     body = json.loads(self.rfile.read(length) or b"{}")
                 except json.JSONDecodeError:
                     return self._send(400, {"error": {"message": "Body is not JSON.", "type": "invalid_request_error"}})
-                route = {"/v1/embeddings": server.embeddings}.get(self.path)
+                if self.path == "/v1/chat/completions" and body.get("stream"):
+                    return self._stream(body)
+                route = {"/v1/embeddings": server.embeddings, "/v1/chat/completions": server.chat_completion}.get(
+                    self.path
+                )
                 if route is None:
                     return self._send(404, {"error": {"message": f"No route {self.path}.", "type": "not_found"}})
                 with server._lock:
@@ -127,6 +180,28 @@ class OpenAICompatServer:
                     return self._send(
                         400, {"error": {"message": f"Bad request: {exc}", "type": "invalid_request_error"}}
                     )
+
+            def _stream(self, body: dict[str, Any]) -> None:
+                with server._lock:
+                    server.calls[self.path] += 1
+                    server.last_request = body
+                if server.latency:
+                    time.sleep(server.latency)
+                if server._take_failure():
+                    return self._send(500, {"error": {"message": "Injected failure.", "type": "server_error"}})
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-cache")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                for chunk in server.chat_completion_chunks(body):
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    self.wfile.flush()
+                    if server.chunk_delay:
+                        time.sleep(server.chunk_delay)
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+                self.close_connection = True
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()

@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
 
 from ragsite.embedded import configure_environment
 
@@ -16,3 +17,10 @@ if os.environ["DJANGO_SETTINGS_MODULE"] == "ragsite.settings":
 app = Celery("ragsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_ready.connect  # the worker runs the solo pool: tasks run in this process
+def warm_up_embedder(**kwargs: object) -> None:
+    from documents.embedding import warm_up
+
+    warm_up()

@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 import functools
+import threading
 
 from django.conf import settings
 from django.utils.module_loading import import_string
 
 from documents.embedding.base import Embedder, EmbeddingError
 
-__all__ = ["Embedder", "EmbeddingError", "get_embedder"]
+__all__ = ["Embedder", "EmbeddingError", "get_embedder", "warm_up"]
 
 
 @functools.cache
@@ -20,3 +21,11 @@ def get_embedder() -> Embedder:
     path = settings.EMBEDDING_PROVIDERS[settings.EMBEDDING_PROVIDER]
     embedder: Embedder = import_string(path)()
     return embedder
+
+
+def warm_up() -> None:
+    """Load the local model in the background at process start, not on the first question."""
+    if settings.EMBEDDING_PROVIDER == "local":
+        from documents.embedding.local import load_model
+
+        threading.Thread(target=load_model, name="embedding-warm-up", daemon=True).start()

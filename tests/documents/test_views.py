@@ -153,9 +153,3 @@ def test_html_in_a_file_name_is_shown_as_text(staff_client):
     response = upload(staff_client, collection_create(), SimpleUploadedFile("<b>x<b>.docx", b"x"))
     assert "<b>x<b>" not in response.content.decode()
     assert "&lt;b&gt;x&lt;b&gt;.docx" in response.content.decode()
-
-
-def test_home_lists_the_collections(client):
-    collection_create("Handbook")
-    response = client.get("/")
-    assert response.status_code == 200 and b"Handbook" in response.content

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk as the generator sees it; numbered from 1 in citations."""
+
+    chunk_id: int
+    document_id: int
+    title: str
+    text: str
+    content_hash: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None  # None when the model has no price in settings
+
+
+class GenerationError(Exception):
+    """The generator failed (unreachable, timed out, cut off); the message is shown to the user."""
+
+
+class Generator:
+    name: str
+    model: str
+    # True when the same question and context always give the same answer.
+    deterministic: bool = True
+
+    def stream(self, *, question: str, passages: Sequence[Passage]) -> Iterator[str | Usage]:
+        """Pieces of the answer as they come, then at most one Usage."""
+        raise NotImplementedError

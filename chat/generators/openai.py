@@ -1,0 +1,75 @@
+"""Chat completions from any OpenAI-compatible endpoint, streamed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import openai
+from django.conf import settings
+
+from chat.generators.base import GenerationError, Generator, Passage, Usage
+
+PROMPT_VERSION = "1"
+SYSTEM_PROMPT = (
+    "You answer questions using only the numbered passages you are given. Cite the passages you use "
+    "with their numbers in square brackets, like [1]. If the passages do not contain the answer, say so."
+)
+
+
+def build_messages(question: str, passages: Sequence[Passage]) -> list[dict[str, str]]:
+    context = "\n\n".join(f"[{n}] {p.title}\n{p.text}" for n, p in enumerate(passages, start=1))
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": f"Passages:\n\n{context}\n\nQuestion: {question}"},
+    ]
+
+
+def cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+    prices = settings.OPENAI_PRICES_PER_MILLION.get(model)
+    if prices is None:
+        return None
+    return (prompt_tokens * prices[0] + completion_tokens * prices[1]) / 1_000_000
+
+
+class OpenAIGenerator(Generator):
+    name = "openai"
+
+    def __init__(self) -> None:
+        self.model = settings.OPENAI_CHAT_MODEL
+        self.temperature = settings.OPENAI_TEMPERATURE
+        self.deterministic = self.temperature <= settings.CACHE_MAX_TEMPERATURE
+        self.client = openai.OpenAI(
+            api_key=settings.OPENAI_API_KEY or "not-set",
+            base_url=settings.OPENAI_BASE_URL,
+            timeout=settings.OPENAI_TIMEOUT_SECONDS,
+            max_retries=settings.OPENAI_MAX_RETRIES,
+        )
+
+    def stream(self, *, question: str, passages: Sequence[Passage]) -> Iterator[str | Usage]:
+        try:
+            response = self.client.chat.completions.create(  # type: ignore[call-overload]
+                model=self.model,
+                messages=build_messages(question, passages),
+                temperature=self.temperature,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            finish_reason = None
+            for chunk in response:
+                if chunk.choices:
+                    choice = chunk.choices[0]
+                    if choice.delta and choice.delta.content:
+                        yield choice.delta.content
+                    finish_reason = choice.finish_reason or finish_reason
+                if chunk.usage:
+                    yield Usage(
+                        prompt_tokens=chunk.usage.prompt_tokens,
+                        completion_tokens=chunk.usage.completion_tokens,
+                        cost_usd=cost_usd(self.model, chunk.usage.prompt_tokens, chunk.usage.completion_tokens),
+                    )
+        except openai.APITimeoutError:
+            raise GenerationError("The language model did not answer in time. Please ask again.") from None
+        except openai.OpenAIError as exc:
+            raise GenerationError(f"The language model failed to answer ({type(exc).__name__}).") from exc
+        if finish_reason == "length":
+            raise GenerationError("The language model's answer was cut off at its length limit.")

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from chat.models import Conversation, Message
+from documents.models import Chunk, Document
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose conversations these are: a signed-in user, or an anonymous session."""
+
+    user_id: int | None
+    session_key: str
+
+    def conversations(self) -> QuerySet[Conversation]:
+        if self.user_id is not None:
+            return Conversation.objects.filter(user_id=self.user_id)
+        return Conversation.objects.filter(user__isnull=True, session_key=self.session_key)
+
+
+def owner_for(request: HttpRequest) -> Owner:
+    if request.user.is_authenticated:
+        return Owner(user_id=request.user.pk, session_key="")
+    if not request.session.session_key:
+        request.session.save()
+    return Owner(user_id=None, session_key=request.session.session_key or "")
+
+
+def assistant_message_for(*, owner: Owner, message_id: int) -> Message | None:
+    return (
+        Message.objects.filter(conversation__in=owner.conversations(), role=Message.Role.ASSISTANT, pk=message_id)
+        .select_related("conversation")
+        .first()
+    )
+
+
+def conversation_messages(*, owner: Owner, conversation_id: int) -> QuerySet[Message] | None:
+    conversation = owner.conversations().filter(pk=conversation_id).first()
+    return conversation.messages.all() if conversation else None
+
+
+def document_passage(*, document: Document, content_hash: str) -> tuple[str, str, str] | None:
+    """The document's text split as (before, passage, after) around a chunk, or None if it is gone."""
+    chunk = Chunk.objects.filter(document=document, content_hash=content_hash).only("text").first()
+    if chunk is None:
+        return None
+    # Chunks join sentences with single spaces; the text may have line breaks there.
+    pattern = r"\s+".join(re.escape(word) for word in chunk.text.split())
+    match = re.search(pattern, document.text)
+    if match is None:
+        return None
+    return document.text[: match.start()], match.group(0), document.text[match.end() :]

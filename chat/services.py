@@ -1,0 +1,120 @@
+"""Conversations: asking, answering (streamed), and who owns what."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+
+from chat.generators import GenerationError
+from chat.models import Conversation, Message
+from chat.pipeline import Answer, answer_stream
+from chat.selectors import Owner
+from documents.models import Collection
+
+logger = logging.getLogger(__name__)
+
+
+class AskError(Exception):
+    """A question that cannot be asked as it is; the message is shown to the user."""
+
+
+def question_validate(
+    *, question: str, collections: Sequence[Collection] | None, readable: QuerySet[Collection]
+) -> str:
+    question = question.strip()
+    if not question:
+        raise AskError("Type a question first.")
+    if len(question) > settings.QUESTION_MAX_CHARS:
+        raise AskError(
+            f"The question is {len(question):,} characters long; the limit is {settings.QUESTION_MAX_CHARS:,}."
+        )
+    if not (collections if collections is not None else readable.exists()):
+        raise AskError("There is no collection to ask yet.")
+    return question
+
+
+def collections_resolve(*, names_or_ids: Sequence[Any], readable: QuerySet[Collection]) -> list[Collection]:
+    """The readable collections named (by name or id); AskError naming any unknown one."""
+    found: list[Collection] = []
+    unknown: list[str] = []
+    for value in names_or_ids:
+        text = str(value).strip()
+        match = readable.filter(pk=int(text)).first() if text.isdigit() else readable.filter(name=text).first()
+        if match is None:
+            unknown.append(text)
+        elif match not in found:
+            found.append(match)
+    if unknown:
+        raise AskError(f"Unknown collection: {', '.join(unknown)}.")
+    return found
+
+
+def message_ask(
+    *, owner: Owner, conversation: Conversation | None, question: str, collections: Sequence[Collection]
+) -> Message:
+    """Store the question and a pending answer; the answer is generated when streamed."""
+    with transaction.atomic():
+        if conversation is None:
+            conversation = Conversation.objects.create(
+                user_id=owner.user_id, session_key=owner.session_key, title=question[:200]
+            )
+        Message.objects.create(conversation=conversation, role=Message.Role.USER, content=question)
+        reply = Message.objects.create(
+            conversation=conversation,
+            role=Message.Role.ASSISTANT,
+            question=question,
+            collection_ids=[c.pk for c in collections],
+            status=Message.Status.PENDING,
+        )
+        conversation.save(update_fields=["updated_at"])
+    return reply
+
+
+def message_answer_stream(*, message: Message) -> Iterator[tuple[str, Any]]:
+    """Generate a pending answer: ("token", text)..., then ("done", message).
+
+    Only the first caller generates (a browser reconnecting to the stream must not
+    ask twice); a message that is not pending is returned as it stands.
+    """
+    claimed = Message.objects.filter(pk=message.pk, status=Message.Status.PENDING).update(
+        status=Message.Status.STREAMING
+    )
+    if not claimed:
+        message.refresh_from_db()
+        yield "done", message
+        return
+    result: Answer | None = None
+    try:
+        for kind, value in answer_stream(question=message.question, collection_ids=message.collection_ids):
+            if kind == "token":
+                yield "token", value
+            else:
+                result = value
+    except GeneratorExit:
+        # The client went away mid-answer: an unfinished answer is never stored as one.
+        _message_fail(message, "The answer was interrupted. Please ask again.")
+        raise
+    except GenerationError as exc:
+        _message_fail(message, str(exc))
+        yield "done", message
+        return
+    except Exception:
+        logger.exception("Answering message %s failed", message.pk)
+        _message_fail(message, "Something went wrong while answering. Please ask again.")
+        yield "done", message
+        return
+    assert result is not None
+    message.content, message.citations, message.trace = result.text, result.citations, result.trace
+    message.status = Message.Status.COMPLETE
+    message.save(update_fields=["content", "citations", "trace", "status"])
+    yield "done", message
+
+
+def _message_fail(message: Message, reason: str) -> None:
+    message.status, message.error = Message.Status.FAILED, reason
+    message.save(update_fields=["status", "error"])

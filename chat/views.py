@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.utils.html import escape
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import push_url
+
+from chat.generators import GenerationError
+from chat.pipeline import answer
+from chat.selectors import assistant_message_for, document_passage, owner_for
+from chat.services import AskError, collections_resolve, message_answer_stream, message_ask, question_validate
+from documents.models import Document
+from documents.selectors import collections_readable_by
+
+
+@require_GET
+def chat_page(request: HttpRequest, conversation_id: int | None = None) -> HttpResponse:
+    owner = owner_for(request)
+    conversation = None
+    if conversation_id is not None:
+        conversation = get_object_or_404(owner.conversations(), pk=conversation_id)
+    context = {
+        "conversations": owner.conversations()[:50],
+        "conversation": conversation,
+        "chat_messages": conversation.messages.all() if conversation else [],
+        "collections": collections_readable_by(user=request.user),
+    }
+    return render(request, "chat/page.html", context)
+
+
+@require_POST
+def ask(request: HttpRequest) -> HttpResponse:
+    owner = owner_for(request)
+    readable = collections_readable_by(user=request.user)
+    conversation = None
+    try:
+        if conversation_id := request.POST.get("conversation"):
+            conversation = (
+                owner.conversations().filter(pk=conversation_id).first() if conversation_id.isdigit() else None
+            )
+            if conversation is None:
+                raise AskError("That conversation does not exist any more. Start a new one.")
+        collections = collections_resolve(names_or_ids=request.POST.getlist("collections"), readable=readable)
+        question = question_validate(question=request.POST.get("question", ""), collections=collections or None,
+                                     readable=readable)  # fmt: skip
+    except AskError as exc:
+        if request.htmx:  # type: ignore[attr-defined]
+            response = render(request, "chat/_ask_error.html", {"error": str(exc)}, status=422)
+            response["HX-Retarget"], response["HX-Reswap"] = "#ask-error", "innerHTML"
+            return response
+        return render(request, "chat/_ask_error.html", {"error": str(exc)}, status=400)
+    reply = message_ask(
+        owner=owner, conversation=conversation, question=question, collections=list(collections or readable)
+    )
+    if not request.htmx:  # type: ignore[attr-defined]
+        return redirect("chat:conversation", conversation_id=reply.conversation_id)
+    context = {"reply": reply, "conversation": reply.conversation, "conversations": owner.conversations()[:50]}
+    response = render(request, "chat/_exchange.html", context)
+    if conversation is None:
+        response = push_url(response, reply.conversation.get_absolute_url())
+    return response
+
+
+@require_GET
+def message_stream(request: HttpRequest, message_id: int) -> StreamingHttpResponse:
+    message = assistant_message_for(owner=owner_for(request), message_id=message_id)
+    if message is None:
+        raise Http404("No such answer.")
+
+    def events() -> Iterator[str]:
+        for kind, value in message_answer_stream(message=message):
+            if kind == "token":
+                yield server_sent_event("token", escape(value).replace("\n", "<br>"))
+            else:
+                yield server_sent_event("done", render_to_string("chat/_message.html", {"message": value}, request))
+
+    response = StreamingHttpResponse(events(), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # let a proxy pass each event on at once
+    return response
+
+
+def server_sent_event(event: str, data: str) -> str:
+    lines = "".join(f"data: {line}\n" for line in data.splitlines() or [""])
+    return f"event: {event}\n{lines}\n"
+
+
+@require_GET
+def source(request: HttpRequest, document_id: int) -> HttpResponse:
+    readable = collections_readable_by(user=request.user)
+    document = get_object_or_404(
+        Document.objects.filter(collection__in=readable).select_related("collection").defer("source"), pk=document_id
+    )
+    parts = document_passage(document=document, content_hash=request.GET.get("passage", ""))
+    return render(request, "chat/source.html", {"document": document, "parts": parts})
+
+
+@csrf_exempt  # see below: a session-authenticated call is still CSRF-checked
+@require_POST
+def api_ask(request: HttpRequest) -> JsonResponse:
+    # A call that carries a session cookie acts as that user and so must pass the CSRF
+    # check; a call without one carries no ambient authority and reads public collections.
+    if request.user.is_authenticated:
+        rejected = CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, api_ask, (), {})
+        if rejected is not None:
+            return JsonResponse({"error": "CSRF check failed for this signed-in session."}, status=403)
+    try:
+        payload: Any = json.loads(request.body or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return JsonResponse({"error": "The body is not valid JSON."}, status=400)
+    if not isinstance(payload, dict) or not isinstance(payload.get("question"), str):
+        return JsonResponse(
+            {"error": 'Send a JSON object like {"question": "...", "collections": ["..."]}.'}, status=400
+        )
+    names = payload.get("collections") or []
+    if not isinstance(names, list):
+        return JsonResponse({"error": "collections must be a list of collection names or ids."}, status=400)
+    readable = collections_readable_by(user=request.user)
+    try:
+        collections = collections_resolve(names_or_ids=names, readable=readable)
+        question = question_validate(question=payload["question"], collections=collections or None, readable=readable)
+    except AskError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    collection_ids = [c.pk for c in (collections or readable)]
+    try:
+        result = answer(question=question, collection_ids=collection_ids)
+    except GenerationError as exc:
+        return JsonResponse({"error": str(exc)}, status=502)
+    return JsonResponse({"answer": result.text, "citations": result.citations, "trace": result.trace})
