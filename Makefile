@@ -5,13 +5,14 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 DEMO_DIR := /usr/share/doc/python3.11/html/tutorial
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: run test lint format bench clean
 
 run: $(VENV)/.installed $(DEMO_DIR)
 	$(PY) -m ragsite.launch
 
-test: lint
+test: lint $(CHROMIUM)
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed
@@ -32,6 +33,11 @@ $(VENV)/.installed: requirements.txt
 $(DEMO_DIR):
 	$(SUDO) apt-get update -q
 	$(APT_INSTALL) python3.11-doc
+
+# The browser tests drive Debian's Chromium (Playwright cannot download browsers here).
+$(CHROMIUM):
+	$(SUDO) apt-get update -q
+	$(APT_INSTALL) chromium
 
 clean:
 	rm -rf $(VENV) .data

@@ -101,3 +101,15 @@ def embedder():
     from documents.embedding.local import LocalEmbedder
 
     return LocalEmbedder()
+
+
+@pytest.fixture()
+def openai_chat(settings: Settings, openai_server: OpenAICompatServer) -> Iterator[OpenAICompatServer]:
+    """Generate answers through the project's OpenAI-compatible server for this test."""
+    openai_server.reset()
+    settings.GENERATOR = "openai"
+    settings.OPENAI_BASE_URL = openai_server.base_url
+    settings.OPENAI_CHAT_MODEL = "gpt-4o-mini"
+    settings.OPENAI_MAX_RETRIES = 0
+    yield openai_server
+    openai_server.reset()

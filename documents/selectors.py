@@ -18,6 +18,7 @@ from documents.models import SEARCH_CONFIG, Chunk, Collection, Document
 SEARCH_TERM = re.compile(r"\w+(?:\.\w+)+|\w+")
 MAX_SEARCH_TERMS = 32
 COMMON_TERM_SHARE = 0.1
+EXACT_COUNT_BELOW = 100_000
 
 
 def collections_readable_by(*, user: AbstractUser | AnonymousUser) -> QuerySet[Collection]:
@@ -70,12 +71,13 @@ def search_terms_distinctive(text: str) -> list[str]:
             "SELECT (SELECT reltuples FROM pg_class WHERE oid = 'documents_chunk'::regclass), " + counts,
             [value for term in terms for value in (SEARCH_CONFIG, term)],
         )
-        estimated_total, *found = cursor.fetchone()
-        if estimated_total is None or estimated_total < 1:  # never analysed yet: count
+        total, *found = cursor.fetchone()
+        # The planner's estimate is cheap but can be far off on a small or young table.
+        if total is None or total < EXACT_COUNT_BELOW:
             cursor.execute("SELECT count(*) FROM documents_chunk")
-            estimated_total = cursor.fetchone()[0]
+            total = cursor.fetchone()[0]
     present = [(term, count) for term, count in zip(terms, found, strict=True) if count]
-    distinctive = [term for term, count in present if count <= COMMON_TERM_SHARE * max(estimated_total, 1)]
+    distinctive = [term for term, count in present if count <= max(COMMON_TERM_SHARE * total, 1)]
     return distinctive or [term for term, _ in present]
 
 

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import pytest
+
+from chat.generators.base import Passage
+from chat.generators.extractive import NO_LLM_NOTE, ExtractiveGenerator
+from chat.pipeline import (
+    NO_PASSAGES,
+    answer,
+    answer_stream,
+    passages_search,
+    question_embedding,
+    reciprocal_rank_fusion,
+)
+from tests.chat.factories import TEA, document_ingested, handbook
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_known_question_retrieves_and_cites_the_chunk_that_answers():
+    collection = handbook()
+    result = answer(question="How hot should the water be for green tea?", collection_ids=[collection.pk])
+    assert result.citations[0]["title"] == "tea"
+    assert "Green tea should be brewed with water at eighty degrees for two minutes." in result.text
+    assert "[1]" in result.text
+    assert result.text.startswith(NO_LLM_NOTE)
+    assert result.citations[0]["url"].startswith(f"/sources/{result.citations[0]['document_id']}/?passage=")
+
+
+def test_a_rare_keyword_is_found_by_the_full_text_side(settings):
+    collection = handbook()
+    question = "What does error E4127 mean?"
+    settings.RETRIEVAL_TOP_K = 3
+    embedding = question_embedding(question)
+
+    def titles(mode: str) -> list[str]:
+        found = passages_search(question=question, embedding=embedding, collection_ids=[collection.pk], k=3, mode=mode)
+        return [p.title for p in found]
+
+    assert "release-notes" not in titles("dense")  # the embedding alone ranks the look-alikes first
+    assert titles("hybrid")[0] == "release-notes"
+
+    settings.RETRIEVAL_MODE = "hybrid"
+    hybrid = answer(question=question, collection_ids=[collection.pk])
+    assert "release-notes" in [c["title"] for c in hybrid.citations]
+    assert "The upgrade tool reports E4127 when the disk is full." in hybrid.text
+
+
+def test_retrieval_stays_inside_the_asked_collections():
+    handbook()
+    other = handbook("Other")
+    elsewhere = document_ingested(other, "tea-notes.txt", "Oolong tea likes water at ninety degrees. " + TEA)
+    result = answer(question="How hot should the water be for tea?", collection_ids=[other.pk])
+    assert {c["document_id"] for c in result.citations} <= set(other.documents.values_list("pk", flat=True))
+    assert elsewhere.pk in {c["document_id"] for c in result.citations}
+
+
+def test_the_answer_streams_in_pieces_then_carries_a_trace():
+    collection = handbook()
+    events = list(answer_stream(question="How do I fix a flat tyre?", collection_ids=[collection.pk]))
+    tokens = [value for kind, value in events if kind == "token"]
+    assert len(tokens) >= 2
+    kind, result = events[-1]
+    assert kind == "answer" and result.text == "".join(tokens)
+    trace = result.trace
+    assert set(trace["stages"]) == {"normalize", "embed", "retrieve", "generate"}
+    assert all(ms >= 0 for ms in trace["stages"].values())
+    assert trace["total_ms"] >= trace["stages"]["embed"] + trace["stages"]["retrieve"]
+    assert (trace["generator"], trace["retrieval"], trace["cost_usd"]) == ("extractive", "hybrid", None)
+
+
+def test_a_question_in_an_empty_scope_says_nothing_matches():
+    result = answer(question="How do I fix a flat tyre?", collection_ids=[])
+    assert result.text == NO_PASSAGES and result.citations == []
+
+
+def test_reciprocal_rank_fusion_rewards_chunks_on_both_lists():
+    scores = reciprocal_rank_fusion([[1, 2, 3], [3, 4]])
+    assert max(scores, key=scores.__getitem__) == 3
+    assert scores[1] == pytest.approx(1 / 61) and scores[3] == pytest.approx(1 / 63 + 1 / 61)
+
+
+def test_the_extractive_answer_is_deterministic_and_cites_its_sentences():
+    passages = [
+        Passage(chunk_id=1, document_id=1, title="a", text="Cats sleep a lot. Cats purr when happy.",
+                content_hash="x", score=0.1),
+        Passage(chunk_id=2, document_id=2, title="b", text="Dogs bark at strangers and chase cars.",
+                content_hash="y", score=0.05),
+    ]  # fmt: skip
+    generator = ExtractiveGenerator()
+    first = "".join(str(p) for p in generator.stream(question="Why do dogs bark?", passages=passages))
+    again = "".join(str(p) for p in generator.stream(question="Why do dogs bark?", passages=passages))
+    assert first == again
+    assert "“Dogs bark at strangers and chase cars.” [2]" in first

@@ -1,0 +1,229 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth.models import Group
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from chat.models import Conversation, Message
+from documents.models import Collection
+from tests.chat.factories import document_ingested, handbook
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HX-Request": "true"}
+
+
+def ask(client: Client, question: str, **fields) -> object:
+    return client.post(reverse("chat:ask"), {"question": question, **fields}, headers=HTMX)
+
+
+def stream(client: Client, message_id: int) -> list[tuple[str, str]]:
+    response = client.get(reverse("chat:stream", args=[message_id]))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/event-stream"
+    body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
+    events = []
+    for block in body.strip().split("\n\n"):
+        lines = block.split("\n")
+        events.append((lines[0].removeprefix("event: "), "\n".join(line[6:] for line in lines[1:])))
+    return events
+
+
+def asked_message(response) -> int:
+    found = re.search(r"/messages/(\d+)/stream/", response.content.decode())
+    assert found, response.content.decode()
+    return int(found.group(1))
+
+
+def test_the_chat_page_invites_a_question():
+    handbook()
+    response = Client().get("/")
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "Ask your documents" in content and "1 collection" in content
+    assert 'hx-post="/ask/"' in content and 'name="csrfmiddlewaretoken"' in content
+    assert "hx-sse" in content  # the SSE extension that streams answers
+
+
+def test_asking_stores_the_question_and_streams_the_answer_in_pieces():
+    handbook()
+    client = Client()
+    response = ask(client, "How hot should the water be for green tea?")
+    assert response.status_code == 200
+    conversation = Conversation.objects.get()
+    assert response["HX-Push-Url"] == f"/c/{conversation.pk}/"
+    content = response.content.decode()
+    assert "How hot should the water be for green tea?" in content and 'sse-connect="/messages/' in content
+
+    events = stream(client, asked_message(response))
+    tokens = [data for name, data in events if name == "token"]
+    assert len(tokens) >= 2 and events[-1][0] == "done"
+    done = events[-1][1]
+    assert "Green tea should be brewed" in done and 'class="cite"' in done and "/sources/" in done
+    assert 'class="badge total"' in done and "embed" in done and "retrieve" in done
+
+    reply = Message.objects.get(role="assistant")
+    assert reply.status == "complete" and reply.citations[0]["title"] == "tea"
+    assert set(reply.trace["stages"]) >= {"embed", "retrieve", "generate"}
+
+    page = client.get(f"/c/{conversation.pk}/").content.decode()
+    assert "How hot should the water be for green tea?" in page and "Green tea should be brewed" in page
+
+
+def test_a_second_question_continues_the_conversation():
+    handbook()
+    client = Client()
+    first = ask(client, "How do I fix a flat tyre?")
+    conversation = Conversation.objects.get()
+    second = ask(client, "And when are taxes due?", conversation=conversation.pk)
+    assert "HX-Push-Url" not in second
+    assert Conversation.objects.count() == 1 and conversation.messages.count() == 4
+    assert asked_message(second) != asked_message(first)
+
+
+def test_reconnecting_to_a_finished_answer_does_not_generate_it_again(openai_chat):
+    handbook()
+    client = Client()
+    message_id = asked_message(ask(client, "How hot should the water be for green tea?"))
+    stream(client, message_id)
+    assert openai_chat.calls["/v1/chat/completions"] == 1
+    events = stream(client, message_id)  # the browser's EventSource reconnects
+    assert [name for name, _ in events] == ["done"]
+    assert openai_chat.calls["/v1/chat/completions"] == 1
+
+
+def test_anonymous_conversations_belong_to_their_session():
+    handbook()
+    owner, stranger = Client(), Client()
+    message_id = asked_message(ask(owner, "How do I fix a flat tyre?"))
+    conversation = Conversation.objects.get()
+    assert stranger.get(f"/c/{conversation.pk}/").status_code == 404
+    assert stranger.get(reverse("chat:stream", args=[message_id])).status_code == 404
+    assert "How do I fix a flat tyre?" not in stranger.get("/").content.decode()
+    assert "How do I fix a flat tyre?" in owner.get("/").content.decode()
+
+
+def test_signed_in_users_keep_their_conversations_across_sessions(django_user_model):
+    handbook()
+    user = django_user_model.objects.create_user(username="ada", password="pw-ada-12345")
+    laptop, phone = Client(), Client()
+    laptop.force_login(user)
+    ask(laptop, "How do I fix a flat tyre?")
+    phone.force_login(user)
+    assert "How do I fix a flat tyre?" in phone.get("/").content.decode()
+    assert Conversation.objects.get().user == user
+
+
+@pytest.mark.parametrize(
+    ("question", "fields", "message"),
+    [
+        ("", {}, "Type a question first."),
+        ("   ", {}, "Type a question first."),
+        ("x" * 2001, {}, "The question is 2,001 characters long; the limit is 2,000."),
+        ("Tea?", {"collections": "999999"}, "Unknown collection: 999999."),
+        ("Tea?", {"conversation": "999999"}, "That conversation does not exist any more."),
+    ],
+)
+def test_bad_questions_get_a_clear_message_and_store_nothing(question, fields, message):
+    handbook()
+    response = ask(Client(), question, **fields)
+    assert response.status_code == 422
+    assert response["HX-Retarget"] == "#ask-error"
+    assert message in response.content.decode()
+    assert not Message.objects.exists()
+
+
+def test_a_bad_question_without_htmx_is_a_400():
+    handbook()
+    response = Client().post(reverse("chat:ask"), {"question": ""})
+    assert response.status_code == 400 and "Type a question first." in response.content.decode()
+
+
+def test_asking_without_any_collection_says_so():
+    response = ask(Client(), "Anything?")
+    assert response.status_code == 422 and "There is no collection to ask yet." in response.content.decode()
+
+
+def test_a_failing_language_model_shows_an_error_and_stores_no_answer(openai_chat):
+    handbook()
+    client = Client()
+    openai_chat.fail_after(0)
+    events = stream(client, asked_message(ask(client, "How hot for green tea?")))
+    assert events[-1][0] == "done" and "The language model failed to answer" in events[-1][1]
+    reply = Message.objects.get(role="assistant")
+    assert (reply.status, reply.content, reply.citations) == ("failed", "", [])
+
+
+def test_html_in_questions_and_documents_renders_as_text():
+    collection = Collection.objects.create(name="Web")
+    document_ingested(
+        collection, "xss.txt", "The <script>alert('doc')</script> tag runs code in pages. Never trust it."
+    )
+    client = Client()
+    response = ask(client, "What does the <script>alert('q')</script> tag do?")
+    assert "<script>alert('q')</script>" not in response.content.decode()
+    assert "&lt;script&gt;alert(&#x27;q&#x27;)&lt;/script&gt;" in response.content.decode()
+    events = stream(client, asked_message(response))
+    body = "".join(data for _, data in events)
+    assert "<script>" not in body and "&lt;script&gt;" in body
+    document = collection.documents.get()
+    source = client.get(reverse("chat:source", args=[document.pk])).content.decode()
+    assert "<script>alert('doc')" not in source and "&lt;script&gt;alert(&#x27;doc&#x27;)" in source
+
+
+def test_the_source_view_highlights_the_cited_passage():
+    handbook()
+    client = Client()
+    events = stream(client, asked_message(ask(client, "How hot should the water be for green tea?")))
+    url = re.search(r'href="(/sources/[^"]+)"', events[-1][1]).group(1).replace("&amp;", "&")
+    content = client.get(url).content.decode()
+    assert '<mark id="passage">Green tea should be brewed' in content
+    assert "tea.txt" in content
+
+
+def test_the_source_view_says_when_the_passage_is_gone():
+    collection = handbook()
+    document = collection.documents.get(title="tea")
+    content = Client().get(reverse("chat:source", args=[document.pk]) + "?passage=deadbeef").content.decode()
+    assert "The cited passage is no longer in this document" in content and "<mark" not in content
+
+
+def test_private_collections_are_read_by_staff_and_their_groups_only(django_user_model, admin_user):
+    private = handbook("Private", is_public=False)
+    readers = Group.objects.create(name="Readers")
+    private.reader_groups.add(readers)
+    member = django_user_model.objects.create_user(username="member", password="pw-member-1")
+    member.groups.add(readers)
+    outsider = django_user_model.objects.create_user(username="outsider", password="pw-outsider-1")
+    document = private.documents.get(title="tea")
+
+    anonymous = Client()
+    assert ask(anonymous, "Tea?").status_code == 422  # nothing readable
+    assert anonymous.get(reverse("chat:source", args=[document.pk])).status_code == 404
+    for user, allowed in [(member, True), (outsider, False), (admin_user, True)]:
+        client = Client()
+        client.force_login(user)
+        assert (client.get(reverse("chat:source", args=[document.pk])).status_code == 200) is allowed
+        response = ask(client, "How hot should the water be for green tea?")
+        assert (response.status_code == 200) is allowed
+
+
+def test_the_chat_page_makes_a_fixed_number_of_queries(django_assert_max_num_queries):
+    handbook()
+    client = Client()
+    stream(client, asked_message(ask(client, "Tea?")))
+    conversation = Conversation.objects.get()
+    stream(client, asked_message(ask(client, "Bikes?", conversation=conversation.pk)))
+    with CaptureQueriesContext(connection) as queries:
+        client.get(f"/c/{conversation.pk}/")
+    two_exchanges = len(queries)  # read now: the next request clears the log
+    assert two_exchanges <= 8
+    for question in ["Taxes?", "Stars?", "Errors?"]:
+        stream(client, asked_message(ask(client, question, conversation=conversation.pk)))
+    with django_assert_max_num_queries(two_exchanges):
+        client.get(f"/c/{conversation.pk}/")
