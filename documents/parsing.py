@@ -32,6 +32,7 @@ HTML_DROP_TAGS = [
     "svg",
 ]
 HTML_DROP_ROLES = ["navigation", "search", "banner", "contentinfo", "complementary"]
+PRE_NEWLINE = "\ue000"  # a private-use character standing for a line break inside <pre>
 HTML_BLOCK_TAGS = [
     "p", "div", "section", "article", "main", "li", "dt", "dd", "pre", "blockquote", "table", "tr",
     "h1", "h2", "h3", "h4", "h5", "h6", "br", "hr", "ul", "ol", "dl", "figure", "figcaption",
@@ -113,12 +114,14 @@ def _parse_html(data: bytes) -> tuple[str, str]:
     for tag in soup.select("a.headerlink"):  # Sphinx's pilcrow anchors
         tag.decompose()
     main = soup.find("main") or soup.select_one('[role="main"]') or soup.find("article") or soup.body or soup
+    for pre in main.find_all("pre"):  # code keeps its lines
+        pre.string = pre.get_text().strip("\n").replace("\n", PRE_NEWLINE)
     for tag in main.find_all(HTML_BLOCK_TAGS):
         tag.insert_before("\n\n")
         tag.insert_after("\n\n")
-    # Inside a paragraph, newlines are only layout.
+    # Elsewhere inside a paragraph, newlines are only layout.
     paragraphs = re.split(r"\n\s*\n", main.get_text())
-    text = "\n\n".join(" ".join(p.split()) for p in paragraphs)
+    text = "\n\n".join(" ".join(p.split()) for p in paragraphs).replace(PRE_NEWLINE, "\n")
     if not title:
         h1 = main.find("h1")
         title = h1.get_text(" ", strip=True) if h1 else ""

@@ -109,3 +109,8 @@ def test_nul_bytes_are_removed():
 def test_unknown_extension_has_no_content_type():
     assert content_type_for("slides.pptx") is None
     assert content_type_for("README.MD") == "text/markdown"
+
+
+def test_html_code_blocks_keep_their_lines():
+    page = b"<html><body><p>Loop:</p><pre>&gt;&gt;&gt; for i in range(2):\n...     print(i)\n0\n1\n</pre></body></html>"
+    assert parse("code.html", page).text == "Loop:\n\n>>> for i in range(2):\n... print(i)\n0\n1"
