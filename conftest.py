@@ -55,6 +55,16 @@ def services(postgres_url: str, redis_url: str) -> dict[str, str]:
     return {"database": postgres_url, "redis": redis_url}
 
 
+@pytest.fixture(autouse=True)
+def empty_cache(services: dict[str, str]) -> None:
+    """Every test starts with no cache entry of the app and a closed circuit."""
+    from ragcache.client import breaker
+    from ragcache.invalidation import flush_all
+
+    breaker.reset()
+    flush_all()
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(services: dict[str, str]) -> None:
     pass

@@ -20,6 +20,8 @@ from django.urls import reverse
 from chat.generators import Generator, Passage, Usage, get_generator
 from documents.embedding import get_embedder
 from documents.selectors import chunks_by_ids, chunks_full_text, chunks_nearest
+from ragcache import keys
+from ragcache.layers import CacheRequest, Policy
 
 # Reciprocal-rank fusion: a chunk scores 1 / (RRF_K + rank) on each list it is on.
 RRF_K = 60
@@ -103,57 +105,171 @@ def answer_generate(*, generator: Generator, question: str, passages: Sequence[P
 
 
 def answer_stream(
-    *, question: str, collection_ids: Sequence[int], generator: Generator | None = None
+    *,
+    question: str,
+    collection_ids: Sequence[int],
+    generator: Generator | None = None,
+    cache_policy: Policy | None = None,
 ) -> Iterator[tuple[str, Any]]:
     """("token", text) for each piece of the answer as it comes, then ("answer", Answer).
 
-    A failing generator raises GenerationError after the tokens it gave: nothing of a
-    failed answer is returned as an answer.
+    The speed layer answers what it can: one Redis round trip for a fully cached answer,
+    which replays through this same stream. A failing generator raises GenerationError
+    after the tokens it gave; nothing of a failed answer is cached or returned as one.
     """
     trace = Trace()
+    cache = CacheRequest(policy=cache_policy or Policy())
     generator = generator or get_generator()
     with trace.stage("normalize"):
         normalized = question_normalize(question)
-    with trace.stage("embed"):
-        embedding = question_embedding(normalized)
-    with trace.stage("retrieve"):
-        passages = passages_search(
-            question=normalized,
-            embedding=embedding,
-            collection_ids=collection_ids,
-            k=settings.RETRIEVAL_TOP_K,
-            mode=settings.RETRIEVAL_MODE,
-        )
-    pieces: list[str] = []
-    usage: Usage | None = None
-    start = time.perf_counter()
-    for piece in answer_generate(generator=generator, question=normalized, passages=passages):
-        if isinstance(piece, Usage):
-            usage = piece
-            continue
-        pieces.append(piece)
-        yield "token", piece
-    trace.stages["generate"] = round((time.perf_counter() - start) * 1000, 2)
-    text = "".join(pieces)
-    yield (
-        "answer",
-        Answer(
-            text=text,
-            citations=citations_for(text, passages),
-            trace=trace.as_dict(
-                generator=generator.name,
-                model=generator.model,
-                retrieval=settings.RETRIEVAL_MODE,
-                prompt_tokens=usage.prompt_tokens if usage else None,
-                completion_tokens=usage.completion_tokens if usage else None,
-                cost_usd=usage.cost_usd if usage else None,
-            ),
+        cache_question = normalized.casefold()
+    embed_model = get_embedder().model_name
+    k, mode = settings.RETRIEVAL_TOP_K, settings.RETRIEVAL_MODE
+    cacheable = generator.deterministic
+    found = cache.lookup(
+        collection_ids=collection_ids, embed_model=embed_model, mode=mode, k=k, question=cache_question,
+        generator=generator.cache_id, prompt_version=generator.prompt_version, answer_cacheable=cacheable,
+    )  # fmt: skip
+    if found.answer is not None:
+        yield from _replay(found.answer, trace, cache, generator)
+        return
+
+    embedding: np.ndarray | None = None
+    sem_key = None
+    if found.retrieval is not None:
+        with trace.stage("retrieve"):
+            passages = _passages_from_entry(found.retrieval)
+    else:
+        passages = None
+    if passages is None:
+        with trace.stage("embed"):
+            embedding = cache.embedding(
+                model=embed_model, question=cache_question, compute=lambda: question_embedding(cache_question)
+            )
+        if found.scope is not None and cacheable:
+            sem_key = keys.sem(found.scope, embed_model, generator.cache_id, generator.prompt_version)
+            near = cache.semantic_answer(sem_key=sem_key, vector=embedding)
+            if near is not None:
+                yield from _replay(near, trace, cache, generator)
+                return
+        with trace.stage("retrieve"):
+            passages = passages_search(question=normalized, embedding=embedding, collection_ids=collection_ids, k=k,
+                                       mode=mode)  # fmt: skip
+        cache.retrieval_store(
+            scope=found.scope, embed_model=embed_model, mode=mode, k=k, question=cache_question,
+            entry=_retrieval_entry(passages, ms=trace.stages["embed"] + trace.stages["retrieve"]),
+        )  # fmt: skip
+
+    context = keys.context_digest(_context(passages))
+    answer_key = keys.ans(generator.cache_id, generator.prompt_version, cache_question, context)
+    if "ans" not in cache.trace:  # the lookup did not get as far as the answer
+        cached = cache.answer_get(answer_key, cacheable=cacheable)
+        if cached is not None:
+            yield from _replay(cached, trace, cache, generator)
+            return
+
+    with cache.answer_flight(answer_key, cacheable=cacheable) as (generates, made_by_another):
+        if made_by_another is not None:
+            yield from _replay(made_by_another, trace, cache, generator)
+            return
+        pieces: list[str] = []
+        usage: Usage | None = None
+        start = time.perf_counter()
+        for piece in answer_generate(generator=generator, question=normalized, passages=passages):
+            if isinstance(piece, Usage):
+                usage = piece
+                continue
+            pieces.append(piece)
+            yield "token", piece
+        generate_ms = round((time.perf_counter() - start) * 1000, 2)
+        trace.stages["generate"] = generate_ms
+        text = "".join(pieces)
+        value = {
+            "text": text,
+            "citations": citations_for(text, passages),
+            "ms": generate_ms,
+            "prompt_tokens": usage.prompt_tokens if usage else 0,
+            "completion_tokens": usage.completion_tokens if usage else 0,
+            "cost_usd": (usage.cost_usd or 0.0) if usage else 0.0,
+            "has_usage": usage is not None,
+            "has_cost": bool(usage and usage.cost_usd is not None),
+        }
+        if cacheable and passages:
+            semantic = (
+                (sem_key, keys.question_hash(cache_question), embedding) if sem_key and embedding is not None else None
+            )
+            cache.answer_store(key=answer_key, value=value, document_ids={p.document_id for p in passages},
+                               semantic=semantic)  # fmt: skip
+    cache.flush()
+    yield "answer", _answer(value, trace, cache, generator, from_cache=False)
+
+
+def _replay(
+    value: dict[str, Any], trace: Trace, cache: CacheRequest, generator: Generator
+) -> Iterator[tuple[str, Any]]:
+    """A cached answer, through the same stream as a fresh one: all of it at once."""
+    cache.flush()
+    yield "token", value["text"]
+    yield "answer", _answer(value, trace, cache, generator, from_cache=True)
+
+
+def _answer(
+    value: dict[str, Any], trace: Trace, cache: CacheRequest, generator: Generator, *, from_cache: bool
+) -> Answer:
+    trace.cache = cache.trace
+    has_usage = value.get("has_usage", False)
+    return Answer(
+        text=value["text"],
+        citations=value["citations"],
+        trace=trace.as_dict(
+            generator=generator.name,
+            model=generator.model,
+            retrieval=settings.RETRIEVAL_MODE,
+            from_cache=from_cache,
+            prompt_tokens=value["prompt_tokens"] if has_usage else None,
+            completion_tokens=value["completion_tokens"] if has_usage else None,
+            cost_usd=value["cost_usd"] if value.get("has_cost") else None,
         ),
     )
 
 
-def answer(*, question: str, collection_ids: Sequence[int], generator: Generator | None = None) -> Answer:
-    for kind, value in answer_stream(question=question, collection_ids=collection_ids, generator=generator):
+def _context(passages: Sequence[Passage]) -> list[list[Any]]:
+    """What an answer depends on besides the question: the passages, in rank order."""
+    return [[p.content_hash, p.document_id, p.title] for p in passages]
+
+
+def _retrieval_entry(passages: Sequence[Passage], *, ms: float) -> dict[str, Any]:
+    return {
+        "passages": [[p.chunk_id, p.document_id, p.title, p.content_hash, p.score] for p in passages],
+        "ctx": keys.context_digest(_context(passages)),
+        "ms": ms,
+    }
+
+
+def _passages_from_entry(entry: dict[str, Any]) -> list[Passage] | None:
+    """Passages of a cached retrieval, with their text from the database (needed only to
+    generate); None if a chunk has gone since, which a generation bump normally prevents."""
+    rows = entry["passages"]
+    chunks = {c.pk: c for c in chunks_by_ids(ids=[row[0] for row in rows])}
+    if len(chunks) != len(rows):
+        return None
+    return [
+        Passage(chunk_id=cid, document_id=did, title=title, text=chunks[cid].text, content_hash=chash, score=score)
+        for cid, did, title, chash, score in rows
+    ]
+
+
+def answer(
+    *,
+    question: str,
+    collection_ids: Sequence[int],
+    generator: Generator | None = None,
+    cache_policy: Policy | None = None,
+) -> Answer:
+    events = answer_stream(
+        question=question, collection_ids=collection_ids, generator=generator, cache_policy=cache_policy
+    )
+    for kind, value in events:
         if kind == "answer":
             return value  # type: ignore[no-any-return]
     raise AssertionError("answer_stream ends with an answer")

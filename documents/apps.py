@@ -5,4 +5,4 @@ class DocumentsConfig(AppConfig):
     name = "documents"
 
     def ready(self) -> None:
-        from documents import checks  # noqa: F401  (registers the system checks)
+        from documents import checks, signals  # noqa: F401  (registers the system checks and signals)

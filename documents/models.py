@@ -21,6 +21,9 @@ class Collection(models.Model):
         related_name="readable_collections",
         help_text="Who else may read a collection that is not public (staff read every collection).",
     )
+    # Bumped, in the same transaction, by every change to the collection's documents or
+    # chunks; the speed layer keys retrievals by it (see ragcache.keys).
+    generation = models.PositiveBigIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

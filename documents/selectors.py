@@ -92,6 +92,14 @@ def chunks_by_ids(*, ids: Sequence[int]) -> list[Chunk]:
     return [by_id[i] for i in ids if i in by_id]
 
 
+def collection_generations(collection_ids: Sequence[int] | None) -> dict[int, int]:
+    """The speed layer's generation loader (RAGCACHE["GENERATION_LOADER"])."""
+    collections = (
+        Collection.objects.all() if collection_ids is None else Collection.objects.filter(pk__in=collection_ids)
+    )
+    return dict(collections.values_list("id", "generation"))
+
+
 def documents_with_chunk_counts() -> QuerySet[Document]:
     return Document.objects.defer("source", "text").annotate(chunk_count=Count("chunks"))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -11,6 +12,7 @@ from pathlib import PurePath
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
@@ -18,6 +20,7 @@ from documents.chunking import chunk_text
 from documents.embedding import EmbeddingError, get_embedder
 from documents.models import Chunk, Collection, Document
 from documents.parsing import SUPPORTED_EXTENSIONS, ParseError, content_type_for, parse_document
+from ragcache import generations
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +153,7 @@ def document_reingest(*, document_id: int) -> None:
 def _queue_ingest(document_id: int) -> None:
     from documents.tasks import ingest_document
 
-    transaction.on_commit(lambda: ingest_document.delay(document_id))
+    transaction.on_commit(functools.partial(ingest_document.delay, document_id))
 
 
 def document_ingest(*, document_id: int) -> IngestResult | None:
@@ -229,6 +232,16 @@ def _ingest(document: Document) -> IngestResult:
             update_fields=["text", "title", "status", "failure_reason", "progress", "ingested_at", "updated_at"]
         )
     return IngestResult(chunks=len(pieces), embedded=len(new_texts), reused=len(pieces) - len(new_texts))
+
+
+def collections_bump(*, collection_ids: set[int]) -> None:
+    """Bump generations in the current transaction; publish them to Redis once it commits."""
+    if not collection_ids:
+        return
+    with transaction.atomic():
+        Collection.objects.filter(pk__in=collection_ids).update(generation=F("generation") + 1)
+        bumped = dict(Collection.objects.filter(pk__in=collection_ids).values_list("id", "generation"))
+    transaction.on_commit(lambda: generations.publish(bumped))
 
 
 def _set_status(document: Document, status: str, *, reason: str = "") -> None:

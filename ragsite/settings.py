@@ -163,6 +163,17 @@ GENERATOR = env.str("GENERATOR", default="")
 # An answer generated above this temperature is not deterministic enough to cache.
 CACHE_MAX_TEMPERATURE = env.float("CACHE_MAX_TEMPERATURE", default=0.3)
 
+# The speed layer (ragcache/conf.py has every setting and its default; docs/caching.md why).
+RAGCACHE = {
+    "ENABLED": {
+        "emb": env.bool("CACHE_EMBEDDINGS", default=True),
+        "ret": env.bool("CACHE_RETRIEVALS", default=True),
+        "ans": env.bool("CACHE_ANSWERS", default=True),
+        "sem": env.bool("CACHE_SEMANTIC", default=False),
+    },
+    "SEM_THRESHOLD": env.float("CACHE_SEMANTIC_THRESHOLD", default=0.92),
+}
+
 # Retrieval: "hybrid" (pgvector + full-text, fused by reciprocal rank) or "dense".
 RETRIEVAL_MODE = env.str("RETRIEVAL_MODE", default="hybrid")
 RETRIEVAL_TOP_K = env.int("RETRIEVAL_TOP_K", default=5)

@@ -30,8 +30,15 @@ class GenerationError(Exception):
 class Generator:
     name: str
     model: str
-    # True when the same question and context always give the same answer.
+    # Changes whenever the way the answer is written changes, so older answers are not reused.
+    prompt_version: str = "1"
+    # True when the same question and context always give the same answer (cacheable).
     deterministic: bool = True
+
+    @property
+    def cache_id(self) -> str:
+        """What, besides the prompt, decides the answer: part of the answer's cache key."""
+        return f"{self.name}:{self.model}"
 
     def stream(self, *, question: str, passages: Sequence[Passage]) -> Iterator[str | Usage]:
         """Pieces of the answer as they come, then at most one Usage."""

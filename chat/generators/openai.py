@@ -33,6 +33,7 @@ def cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> float | 
 
 class OpenAIGenerator(Generator):
     name = "openai"
+    prompt_version = PROMPT_VERSION
 
     def __init__(self) -> None:
         self.model = settings.OPENAI_CHAT_MODEL
@@ -44,6 +45,10 @@ class OpenAIGenerator(Generator):
             timeout=settings.OPENAI_TIMEOUT_SECONDS,
             max_retries=settings.OPENAI_MAX_RETRIES,
         )
+
+    @property
+    def cache_id(self) -> str:
+        return f"{self.name}:{self.model}:t{self.temperature:g}"
 
     def stream(self, *, question: str, passages: Sequence[Passage]) -> Iterator[str | Usage]:
         try:

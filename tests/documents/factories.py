@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from documents.models import Collection
+from documents.tasks import ingest_document
 
 
 def collection_create(name: str = "Handbook") -> Collection:
@@ -37,3 +41,8 @@ def make_pdf(pages: list[list[str]]) -> bytes:
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     return bytes(out)
+
+
+def ingestions_queued(callbacks: Sequence[Callable[[], Any]]) -> int:
+    """How many of the on-commit callbacks send an ingestion task."""
+    return sum(1 for callback in callbacks if getattr(callback, "func", None) == ingest_document.delay)

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from documents.models import Chunk, Document
 from documents.services import document_create, document_ingest
-from tests.documents.factories import collection_create
+from tests.documents.factories import collection_create, ingestions_queued
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +48,7 @@ def test_adding_a_document_uploads_and_queues_its_ingestion(admin_client, django
     with django_capture_on_commit_callbacks(execute=True) as queued:
         response = add_document(admin_client, collection, SimpleUploadedFile("tea.txt", TEA), title="Tea notes")
     assert response.status_code == 302
-    assert len(queued) == 1
+    assert ingestions_queued(queued) == 1
     document = Document.objects.get()
     assert (document.title, document.original_filename, document.size) == ("Tea notes", "tea.txt", len(TEA))
     assert document.status == "ready" and document.chunks.count() == 1
@@ -144,7 +144,7 @@ def test_the_reingest_action_queues_every_selected_document(admin_client, django
             follow=True,
         )
     assert "Queued 2 document(s) for re-ingestion." in response.content.decode()
-    assert len(queued) == 2
+    assert ingestions_queued(queued) == 2
     assert set(Document.objects.values_list("status", flat=True)) == {"pending"}
 
 

@@ -4,6 +4,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from documents.models import Collection, Document
+from tests.documents.factories import ingestions_queued
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +41,7 @@ def test_ingest_with_queue_leaves_the_work_to_the_workers(tmp_path, capsys, djan
     (tmp_path / "tea.txt").write_text("Tea.")
     with django_capture_on_commit_callbacks(execute=False) as queued:
         call_command("ingest", str(tmp_path / "tea.txt"), "--collection", "Q", "--queue")
-    assert len(queued) == 1
+    assert ingestions_queued(queued) == 1
     assert Document.objects.get().status == "pending"
     assert "ingestion queued for the workers" in capsys.readouterr().out
 

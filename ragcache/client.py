@@ -1,0 +1,124 @@
+"""Redis access that fails open: an unreachable or slow Redis is a fast miss, never an error page.
+
+Socket timeouts are short (CACHES OPTIONS), and a circuit breaker stops trying for
+BREAKER_OPEN_SECONDS after BREAKER_FAILURES consecutive errors. Errors are counted and
+logged. When Redis answers again, the generation copies are resynced from PostgreSQL
+before any cache entry is served, so a bump lost during the outage cannot bring a
+stale retrieval back.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django_redis import get_redis_connection
+from redis import Redis
+from redis.exceptions import RedisError
+
+from ragcache.conf import conf
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class CacheUnavailable(Exception):
+    """Redis could not be used for this call; the caller treats it as a miss."""
+
+
+class CircuitBreaker:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.failures = 0
+        self.open_until = 0.0
+        self.needs_resync = False
+        self.errors: Counter[str] = Counter()  # since the process started, per layer
+        self.unflushed_errors: Counter[str] = Counter()  # not yet in the Redis statistics
+
+    @property
+    def is_open(self) -> bool:
+        return time.monotonic() < self.open_until
+
+    def record_success(self) -> None:
+        with self._lock:
+            self.failures = 0
+
+    def record_failure(self, layer: str) -> None:
+        with self._lock:
+            self.failures += 1
+            self.errors[layer] += 1
+            self.unflushed_errors[layer] += 1
+            # Anything may have been missed while Redis failed: resync before serving again.
+            self.needs_resync = True
+            if self.failures >= conf()["BREAKER_FAILURES"]:
+                self.open_until = time.monotonic() + conf()["BREAKER_OPEN_SECONDS"]
+                self.failures = 0
+                logger.warning(
+                    "Redis failed repeatedly: cache calls are misses for %ss", conf()["BREAKER_OPEN_SECONDS"]
+                )
+
+    def record_skip(self, layer: str) -> None:
+        with self._lock:
+            self.errors[layer] += 1
+            self.unflushed_errors[layer] += 1
+
+    def take_unflushed_errors(self) -> Counter[str]:
+        with self._lock:
+            taken, self.unflushed_errors = self.unflushed_errors, Counter()
+            return taken
+
+    def reset(self) -> None:
+        with self._lock:
+            self.failures = 0
+            self.open_until = 0.0
+            self.needs_resync = False
+            self.errors.clear()
+            self.unflushed_errors.clear()
+
+
+breaker = CircuitBreaker()
+_resync_lock = threading.Lock()
+# Set by ragcache.generations, which knows how to rebuild the copies from PostgreSQL.
+resync_hook: Callable[[Redis], None] | None = None
+
+
+def connection() -> Redis:
+    return get_redis_connection(conf()["CACHE_ALIAS"])
+
+
+def run(layer: str, call: Callable[[Redis], T]) -> T:
+    """Run `call` against Redis, or raise CacheUnavailable (counted, logged) at once."""
+    if breaker.is_open:
+        breaker.record_skip(layer)
+        raise CacheUnavailable("the circuit is open")
+    client = connection()
+    try:
+        if breaker.needs_resync:
+            _resync(client)
+        result = call(client)
+    except RedisError as exc:
+        breaker.record_failure(layer)
+        logger.warning("Redis error in the %s layer: %s", layer, exc)
+        raise CacheUnavailable(str(exc)) from exc
+    breaker.record_success()
+    return result
+
+
+def _resync(client: Redis) -> None:
+    with _resync_lock:
+        if breaker.needs_resync and resync_hook is not None:
+            resync_hook(client)
+            logger.info("Redis is back: generation copies resynced from the database")
+        breaker.needs_resync = False
+
+
+def ping() -> dict[str, Any]:
+    """Whether Redis answers, for the panel and health checks."""
+    try:
+        return {"ok": bool(run("ping", lambda client: client.ping())), "circuit_open": breaker.is_open}
+    except CacheUnavailable as exc:
+        return {"ok": False, "circuit_open": breaker.is_open, "error": str(exc)}

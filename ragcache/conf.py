@@ -1,0 +1,49 @@
+"""The speed layer's settings: RAGCACHE in Django settings, over these defaults."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from django.conf import settings
+
+LAYERS = ("emb", "ret", "ans", "sem")
+
+DEFAULTS: dict[str, Any] = {
+    "PREFIX": "rc",
+    "CACHE_ALIAS": "default",
+    # Seconds each layer's entries live. Embeddings never go stale (model + text);
+    # retrievals are cut off by generations anyway; answers are content-addressed.
+    "TTL": {"emb": 30 * 86400, "ret": 6 * 3600, "ans": 7 * 86400, "sem": 7 * 86400},
+    "TTL_JITTER": 0.1,  # +-10%, so entries written together do not expire together
+    "ENABLED": {"emb": True, "ret": True, "ans": True, "sem": False},  # False: bypassed
+    "SEM_THRESHOLD": 0.92,  # cosine similarity for a near-duplicate question
+    "SEM_MAX_ENTRIES": 500,  # questions remembered per scope, generation and generator
+    "GENERATIONS_TTL": 300,  # the Redis copy of the generations is re-read from PostgreSQL this often
+    "GENERATION_LOADER": "documents.selectors.collection_generations",
+    "STATS_TTL": 2 * 86400,
+    "LOCK_TTL": {"emb": 10, "ans": 120},  # a holder that dies frees its lock after this long
+    "LOCK_POLL_SECONDS": 0.02,
+    "BREAKER_FAILURES": 3,  # consecutive Redis errors that open the circuit ...
+    "BREAKER_OPEN_SECONDS": 5.0,  # ... for this long: every cache call is then an instant miss
+}
+
+
+def conf() -> dict[str, Any]:
+    overrides = getattr(settings, "RAGCACHE", {})
+    merged = {**DEFAULTS, **overrides}
+    for nested in ("TTL", "ENABLED", "LOCK_TTL"):
+        merged[nested] = {**DEFAULTS[nested], **overrides.get(nested, {})}
+    return merged
+
+
+def ttl(layer: str) -> int:
+    """The layer's TTL with jitter."""
+    settings_ = conf()
+    base = settings_["TTL"][layer]
+    jitter = settings_["TTL_JITTER"]
+    return max(1, int(base * random.uniform(1 - jitter, 1 + jitter)))  # noqa: S311 (not for secrets)
+
+
+def enabled(layer: str) -> bool:
+    return bool(conf()["ENABLED"][layer])

@@ -1,0 +1,58 @@
+"""Copies of the collections' generations. PostgreSQL holds the truth and bumps it in
+the transaction of the change; Redis holds a copy that lookups read in the same round
+trip as the entries. A missing copy is read back from the database."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+
+from django.utils.module_loading import import_string
+from redis import Redis
+
+from ragcache import client, keys
+from ragcache.client import CacheUnavailable
+from ragcache.conf import conf
+from ragcache.scripts import GENERATIONS_RAISE
+
+Loader = Callable[[Sequence[int] | None], dict[int, int]]
+
+
+def load(collection_ids: Sequence[int] | None) -> dict[int, int]:
+    """Generations from the database: of these collections, or of all when None."""
+    loader: Loader = import_string(conf()["GENERATION_LOADER"])
+    return loader(collection_ids)
+
+
+def raise_copies(redis: Redis, generations: Mapping[int, int]) -> None:
+    pairs = [str(value) for cid, generation in generations.items() for value in (cid, generation)]
+    redis.eval(GENERATIONS_RAISE, 1, keys.generations(), conf()["GENERATIONS_TTL"], *pairs)
+
+
+def fill_missing(redis: Redis, collection_ids: Sequence[int]) -> None:
+    known = load(collection_ids)
+    # A collection that no longer exists gets generation 0: nothing was ever cached for it.
+    raise_copies(redis, {cid: known.get(cid, 0) for cid in collection_ids})
+
+
+def publish(generations: Mapping[int, int]) -> None:
+    """Push bumped generations to Redis (on commit). A failure here is repaired by the
+    resync that runs before the cache serves again."""
+    if not generations:
+        return
+    with contextlib.suppress(CacheUnavailable):
+        client.run("gen", lambda redis: raise_copies(redis, generations))
+
+
+def resync(redis: Redis) -> None:
+    """Replace every copy with the database's values."""
+    generations = load(None)
+    pipe = redis.pipeline(transaction=True)
+    pipe.delete(keys.generations())
+    if generations:
+        pipe.hset(keys.generations(), mapping={str(k): v for k, v in generations.items()})
+        pipe.expire(keys.generations(), conf()["GENERATIONS_TTL"])
+    pipe.execute()
+
+
+client.resync_hook = resync

@@ -1,0 +1,98 @@
+"""The key schema of the speed layer: every key the app writes is built here.
+
+    {p}emb:{embed model}:{sha256 of the question}            raw float32 bytes
+    {p}ret:{scope}:{embed model}:{mode}:{k}:{question}         JSON: passages, context digest, ms
+    {p}ans:{generator}:{prompt version}:{question}:{context}   JSON: text, citations, usage, ms
+    {p}sem:{scope}:{embed model}:{generator}:{prompt version}  hash: question -> vector + answer key
+    {p}gen                                                     hash: collection id -> generation (a copy)
+    {p}doc:{document id}                                       set: ret/ans keys that cited the document
+    {p}lock:{key}                                              single-flight lock for one key
+    {p}stats:{minute}                                          hash: "{layer}:{metric}" -> count
+
+{p} is RAGCACHE["PREFIX"] followed by a colon. {question} is the SHA-256 of the
+normalized, case-folded question (32 hex digits). {scope} is the SHA-1 of
+"id:generation" for every collection in the asker's scope, sorted by id: a committed
+change bumps a generation and so makes every older ret entry of that collection
+unreachable at once. {context} is the SHA-256 of the exact passages an answer was
+generated from (chunk content hashes, documents and titles, in rank order), so an
+answer can only be found again for the very context it came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+
+from ragcache.conf import conf
+
+
+def prefix() -> str:
+    return f"{conf()['PREFIX']}:"
+
+
+def question_hash(question: str) -> str:
+    return hashlib.sha256(question.encode()).hexdigest()[:32]
+
+
+def scope_digest(generations: Mapping[int, int]) -> str:
+    # The lookup script computes the same digest in Redis (redis.sha1hex); keep them in step.
+    return hashlib.sha1(",".join(f"{cid}:{generations[cid]}" for cid in sorted(generations)).encode()).hexdigest()  # noqa: S324
+
+
+def context_digest(passages: Sequence[Sequence[object]]) -> str:
+    """Digest of (content hash, document id, title) of each passage, in rank order."""
+    return hashlib.sha256(json.dumps([list(p) for p in passages], separators=(",", ":")).encode()).hexdigest()[:32]
+
+
+def emb(model: str, question: str) -> str:
+    return f"{prefix()}emb:{model}:{question_hash(question)}"
+
+
+def ret_suffix(model: str, mode: str, k: int, question: str) -> str:
+    return f":{model}:{mode}:{k}:{question_hash(question)}"
+
+
+def ret(scope: str, model: str, mode: str, k: int, question: str) -> str:
+    return f"{prefix()}ret:{scope}{ret_suffix(model, mode, k, question)}"
+
+
+def ans_stem(generator: str, prompt_version: str, question: str) -> str:
+    """The answer key without its context digest, which the lookup script appends."""
+    return f"{generator}:{prompt_version}:{question_hash(question)}:"
+
+
+def ans(generator: str, prompt_version: str, question: str, context: str) -> str:
+    return f"{prefix()}ans:{ans_stem(generator, prompt_version, question)}{context}"
+
+
+def sem(scope: str, model: str, generator: str, prompt_version: str) -> str:
+    return f"{prefix()}sem:{scope}:{model}:{generator}:{prompt_version}"
+
+
+def generations() -> str:
+    return f"{prefix()}gen"
+
+
+def document_index(document_id: int) -> str:
+    return f"{prefix()}doc:{document_id}"
+
+
+def lock(key: str) -> str:
+    return f"{prefix()}lock:{key}"
+
+
+def stats(minute: int) -> str:
+    return f"{prefix()}stats:{minute}"
+
+
+def layer_pattern(layer: str) -> str:
+    return f"{prefix()}{layer}:*"
+
+
+def all_pattern() -> str:
+    return f"{prefix()}*"
+
+
+def sorted_ids(ids: Iterable[int]) -> list[int]:
+    return sorted(set(ids))

@@ -1,0 +1,370 @@
+"""The cache layers, as one ask uses them: lookup, emb, ret, ans (single-flight), sem.
+
+A CacheRequest lives for one ask. It records each layer's outcome (hit, miss, bypass
+or error) and milliseconds for the answer's trace, gathers the statistics, and writes
+them with the ask's next write. Once Redis fails during an ask, the rest of that ask
+skips the cache: one slow Redis costs an ask one socket timeout, not one per layer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from redis import Redis
+
+from ragcache import client, keys
+from ragcache.client import CacheUnavailable
+from ragcache.conf import conf, enabled, ttl
+from ragcache.generations import fill_missing
+from ragcache.scripts import LOOKUP, UNLOCK
+from ragcache.stats import Tally, current_minute
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What an ask may do with the cache: Cache-Control no-cache skips reads, no-store both."""
+
+    read: bool = True
+    write: bool = True
+
+    @classmethod
+    def from_cache_control(cls, header: str) -> Policy:
+        directives = {d.strip().lower() for d in header.split(",")}
+        if "no-store" in directives:
+            return cls(read=False, write=False)
+        return cls(read="no-cache" not in directives, write=True)
+
+
+@dataclass
+class Lookup:
+    scope: str | None  # None when Redis could not be asked: nothing is written then
+    retrieval: dict[str, Any] | None = None
+    answer: dict[str, Any] | None = None
+
+
+class _EmbedTimer:
+    """A running average of embedding times, the time an emb hit saves."""
+
+    def __init__(self) -> None:
+        self.average_ms = 0.0
+        self._lock = threading.Lock()
+
+    def observe(self, ms: float) -> None:
+        with self._lock:
+            self.average_ms = ms if not self.average_ms else 0.8 * self.average_ms + 0.2 * ms
+
+
+embed_timer = _EmbedTimer()
+
+
+@dataclass
+class CacheRequest:
+    policy: Policy = field(default_factory=Policy)
+    trace: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tally: Tally = field(default_factory=Tally)
+    unavailable: bool = False
+
+    # -- plumbing -----------------------------------------------------------------
+
+    def _run(self, layer: str, call: Callable[[Redis], Any]) -> Any:
+        if self.unavailable:
+            client.breaker.record_skip(layer)
+            raise CacheUnavailable("Redis already failed during this ask")
+        try:
+            return client.run(layer, call)
+        except CacheUnavailable:
+            self.unavailable = True
+            raise
+
+    def _note(self, layer: str, outcome: str, started: float | None = None) -> None:
+        ms = round((time.perf_counter() - started) * 1000, 2) if started is not None else None
+        self.trace[layer] = {"outcome": outcome, "ms": ms}
+        if outcome in {"hit", "miss", "bypass"}:
+            self.tally.add(layer, outcome)
+
+    def _write(self, layer: str, build: Callable[[Any], None]) -> None:
+        """Queue writes with `build(pipe)` and send them with the pending statistics."""
+
+        def send(redis: Redis) -> None:
+            pipe = redis.pipeline(transaction=False)
+            build(pipe)
+            self.tally.write(pipe)
+            pipe.execute()
+
+        with contextlib.suppress(CacheUnavailable):
+            self._run(layer, send)
+
+    def flush(self) -> None:
+        """Write statistics that no other write took along (the end of an ask)."""
+        if self.tally.counts and not self.unavailable:
+            self._write("stats", lambda pipe: None)
+
+    # -- the lookup: generations, ret and ans in one round trip ------------------------
+
+    def lookup(
+        self,
+        *,
+        collection_ids: Sequence[int],
+        embed_model: str,
+        mode: str,
+        k: int,
+        question: str,
+        generator: str,
+        prompt_version: str,
+        answer_cacheable: bool,
+    ) -> Lookup:
+        ids = keys.sorted_ids(collection_ids)
+        read_ret = self.policy.read and enabled("ret")
+        read_ans = read_ret and answer_cacheable and self.policy.read and enabled("ans")
+        started = time.perf_counter()
+        args = [
+            keys.prefix(), keys.stats(current_minute()), conf()["STATS_TTL"], int(read_ret), int(read_ans),
+            keys.ret_suffix(embed_model, mode, k, question), keys.ans_stem(generator, prompt_version, question), *ids,
+        ]  # fmt: skip
+
+        def call(redis: Redis) -> list[Any]:
+            reply = redis.eval(LOOKUP, 0, *args)
+            if reply[0] == b"gen-missing":
+                fill_missing(redis, ids)
+                reply = redis.eval(LOOKUP, 0, *args)
+            return list(reply)
+
+        try:
+            reply = self._run("ret", call)
+        except CacheUnavailable:
+            self._note("ret", "error", started)
+            return Lookup(scope=None)
+        if reply[0] != b"ok":  # generations still missing: treat as a miss, write nothing
+            self._note("ret", "error", started)
+            return Lookup(scope=None)
+        scope = reply[1].decode()
+        retrieval = json.loads(reply[2]) if reply[2] else None
+        answer = json.loads(reply[3]) if reply[3] else None
+        # The script counted these outcomes itself; only the trace is noted here.
+        self.trace["ret"] = {"outcome": "hit" if retrieval else ("miss" if read_ret else "bypass"),
+                             "ms": round((time.perf_counter() - started) * 1000, 2)}  # fmt: skip
+        if not read_ret:
+            self.tally.add("ret", "bypass")
+        if retrieval is not None:
+            if read_ans:
+                self.trace["ans"] = {"outcome": "hit" if answer else "miss", "ms": self.trace["ret"]["ms"]}
+            else:
+                self._note("ans", "bypass")
+        return Lookup(scope=scope, retrieval=retrieval, answer=answer)
+
+    # -- emb ---------------------------------------------------------------------
+
+    def embedding(self, *, model: str, question: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        key = keys.emb(model, question)
+        if not (self.policy.read and enabled("emb")):
+            self._note("emb", "bypass")
+            return self._embed_and_store(key, compute)
+        started = time.perf_counter()
+        try:
+            cached = self._run("emb", lambda redis: redis.get(key))
+        except CacheUnavailable:
+            self._note("emb", "error", started)
+            return self._compute_embedding(compute)
+        if cached is not None:
+            self._note("emb", "hit", started)
+            self.tally.add("emb", "saved_ms", embed_timer.average_ms)
+            return np.frombuffer(cached, dtype=np.float32)
+        self._note("emb", "miss", started)
+        with self._single_flight("emb", key) as (holder, value):
+            if value is not None:
+                return np.frombuffer(value, dtype=np.float32)
+            return self._embed_and_store(key, compute)
+        raise AssertionError("unreachable")
+
+    def _compute_embedding(self, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        started = time.perf_counter()
+        vector = np.asarray(compute(), dtype=np.float32)
+        embed_timer.observe((time.perf_counter() - started) * 1000)
+        return vector
+
+    def _embed_and_store(self, key: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        vector = self._compute_embedding(compute)
+        if self.policy.write and enabled("emb") and not self.unavailable:
+            self._write("emb", lambda pipe: pipe.set(key, vector.tobytes(), ex=ttl("emb")))
+        return vector
+
+    # -- ret ---------------------------------------------------------------------
+
+    def retrieval_store(
+        self, *, scope: str | None, embed_model: str, mode: str, k: int, question: str, entry: dict[str, Any]
+    ) -> None:
+        if scope is None or not (self.policy.write and enabled("ret")):
+            return
+        key = keys.ret(scope, embed_model, mode, k, question)
+        document_ids = {p[1] for p in entry["passages"]}
+
+        def build(pipe: Any) -> None:
+            expires = ttl("ret")
+            pipe.set(key, json.dumps(entry, separators=(",", ":")), ex=expires)
+            _index(pipe, key, document_ids, expires)
+
+        self._write("ret", build)
+
+    # -- ans ---------------------------------------------------------------------
+
+    def answer_get(self, key: str, *, cacheable: bool) -> dict[str, Any] | None:
+        if not (cacheable and self.policy.read and enabled("ans")):
+            self._note("ans", "bypass")
+            return None
+        started = time.perf_counter()
+        try:
+            cached = self._run("ans", lambda redis: redis.get(key))
+        except CacheUnavailable:
+            self._note("ans", "error", started)
+            return None
+        self._note("ans", "hit" if cached else "miss", started)
+        if cached:
+            value: dict[str, Any] = json.loads(cached)
+            self.count_answer_saved("ans", value)
+            return value
+        return None
+
+    def count_answer_saved(self, layer: str, value: dict[str, Any]) -> None:
+        self.tally.add(layer, "saved_ms", value.get("ms", 0))
+        self.tally.add(layer, "saved_tokens", value.get("prompt_tokens", 0) + value.get("completion_tokens", 0))
+        self.tally.add(layer, "saved_cost", value.get("cost_usd", 0))
+
+    @contextmanager
+    def answer_flight(self, key: str, *, cacheable: bool) -> Iterator[tuple[bool, dict[str, Any] | None]]:
+        """Single-flight for one answer: yields (this ask generates, the answer another ask made).
+
+        Only the lock holder generates; the others wait for its answer. A holder that
+        fails releases the lock and stores nothing; one that dies frees it by expiry.
+        """
+        if not (cacheable and self.policy.write and enabled("ans")) or self.unavailable:
+            yield True, None
+            return
+        with self._single_flight("ans", key) as (holder, value):
+            yield holder, (json.loads(value) if value is not None else None)
+
+    def answer_store(
+        self,
+        *,
+        key: str,
+        value: dict[str, Any],
+        document_ids: set[int],
+        semantic: tuple[str, str, np.ndarray] | None,
+    ) -> None:
+        if not (self.policy.write and enabled("ans")) or self.unavailable:
+            return
+
+        def build(pipe: Any) -> None:
+            expires = ttl("ans")
+            pipe.set(key, json.dumps(value, separators=(",", ":")), ex=expires)
+            _index(pipe, key, document_ids, expires)
+            if semantic is not None and enabled("sem"):
+                sem_key, question_hash, vector = semantic
+                pipe.hset(sem_key, question_hash, json.dumps({"a": key, "v": vector.astype(np.float32).tolist()}))
+                pipe.expire(sem_key, ttl("sem"))
+
+        self._write("ans", build)
+
+    # -- sem ---------------------------------------------------------------------
+
+    def semantic_answer(self, *, sem_key: str, vector: np.ndarray) -> dict[str, Any] | None:
+        """The cached answer of the nearest earlier question in this scope, above the threshold."""
+        if not (enabled("sem") and self.policy.read):
+            return None
+        started = time.perf_counter()
+
+        def find(redis: Redis) -> bytes | None:
+            entries = redis.hgetall(sem_key)
+            if not entries:
+                return None
+            if len(entries) > conf()["SEM_MAX_ENTRIES"]:
+                redis.unlink(sem_key)  # start over rather than scan an ever larger set
+                return None
+            stored = [json.loads(raw) for raw in entries.values()]
+            matrix = np.asarray([entry["v"] for entry in stored], dtype=np.float32)
+            norms = np.linalg.norm(matrix, axis=1) * max(float(np.linalg.norm(vector)), 1e-12)
+            similarities = matrix @ vector / np.where(norms == 0, 1.0, norms)
+            best = int(np.argmax(similarities))
+            if similarities[best] < conf()["SEM_THRESHOLD"]:
+                return None
+            answer = redis.get(stored[best]["a"])
+            return answer if isinstance(answer, bytes) else None
+
+        try:
+            cached = self._run("sem", find)
+        except CacheUnavailable:
+            self._note("sem", "error", started)
+            return None
+        self._note("sem", "hit" if cached else "miss", started)
+        if cached:
+            value: dict[str, Any] = json.loads(cached)
+            self.count_answer_saved("sem", value)
+            return value
+        return None
+
+    # -- single-flight -----------------------------------------------------------
+
+    @contextmanager
+    def _single_flight(self, layer: str, key: str) -> Iterator[tuple[bool, bytes | None]]:
+        """Yields (True, None) to the one caller that must compute, or (False, value) to
+        callers that waited for it. If Redis fails, everyone computes."""
+        lock_key, token = keys.lock(key), secrets.token_hex(8)
+        acquired, value = self._acquire_or_wait(layer, key, lock_key, token)
+        if value is not None:
+            yield False, value
+            return
+        try:
+            yield True, None
+        finally:
+            if acquired:
+                with contextlib.suppress(CacheUnavailable):  # else the lock expires by itself
+                    self._run(layer, lambda redis: redis.eval(UNLOCK, 1, lock_key, token))
+
+    def _acquire_or_wait(self, layer: str, key: str, lock_key: str, token: str) -> tuple[bool, bytes | None]:
+        """(True, None) with the lock; (False, value) when another caller computed it;
+        (False, None) when the cache failed or a holder outlived its lock: compute then."""
+        lock_ttl = conf()["LOCK_TTL"][layer]
+        deadline = time.monotonic() + lock_ttl + 1
+        with contextlib.suppress(CacheUnavailable):
+            while time.monotonic() < deadline:
+                if self._run(layer, lambda redis: redis.set(lock_key, token, nx=True, ex=lock_ttl)):
+                    return True, None
+                value = self._wait_for(layer, key, lock_key, deadline)
+                if value is not None:
+                    return False, value
+        return False, None
+
+    def _wait_for(self, layer: str, key: str, lock_key: str, deadline: float) -> bytes | None:
+        """Poll until the value appears (returned) or the lock is gone (None: try to take it)."""
+        poll = conf()["LOCK_POLL_SECONDS"]
+        while time.monotonic() < deadline:
+            time.sleep(poll)
+
+            def peek(redis: Redis) -> list[Any]:
+                pipe = redis.pipeline()
+                pipe.get(key)
+                pipe.exists(lock_key)
+                return list(pipe.execute())
+
+            value, locked = self._run(layer, peek)
+            if value is not None:
+                return bytes(value)
+            if not locked:
+                return None
+        return None
+
+
+def _index(pipe: Any, key: str, document_ids: set[int], expires: int) -> None:
+    """Remember which entries cited each document, for exact per-document invalidation."""
+    for document_id in document_ids:
+        index = keys.document_index(document_id)
+        pipe.sadd(index, key)
+        pipe.expire(index, max(expires, conf()["TTL"]["ans"]))
