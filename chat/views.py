@@ -19,6 +19,7 @@ from chat.selectors import assistant_message_for, document_passage, owner_for
 from chat.services import AskError, collections_resolve, message_answer_stream, message_ask, question_validate
 from documents.models import Document
 from documents.selectors import collections_readable_by
+from ragcache.layers import Policy
 
 
 @require_GET
@@ -135,8 +136,9 @@ def api_ask(request: HttpRequest) -> JsonResponse:
     except AskError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     collection_ids = [c.pk for c in (collections or readable)]
+    policy = Policy.from_cache_control(request.headers.get("Cache-Control", ""))
     try:
-        result = answer(question=question, collection_ids=collection_ids)
+        result = answer(question=question, collection_ids=collection_ids, cache_policy=policy)
     except GenerationError as exc:
         return JsonResponse({"error": str(exc)}, status=502)
     return JsonResponse({"answer": result.text, "citations": result.citations, "trace": result.trace})

@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection, transaction
+
+from documents.models import Collection, Document
+from documents.services import document_ingest, document_replace_source
+from ragcache import keys
+from ragcache.invalidation import flush_all, flush_layer, invalidate_document
+from tests.chat.factories import handbook
+from tests.ragcache.helpers import app_keys, ask, fresh, outcomes, redis
+
+QUESTION = "How hot should the water be for green tea?"
+
+
+def edit(document: Document, text: str) -> None:
+    document_replace_source(document=document, filename=document.original_filename, data=text.encode())
+    document_ingest(document_id=document.pk)
+
+
+@pytest.mark.django_db
+def test_an_edit_that_changes_the_context_misses_ret_and_ans_and_shows_the_new_text(
+    django_capture_on_commit_callbacks,
+):
+    collection = handbook()
+    tea = collection.documents.get(title="tea")
+    ask(QUESTION, [collection.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        edit(tea, "Green tea should be brewed with water at seventy degrees for three minutes.")
+    result = ask(QUESTION, [collection.pk])
+    assert outcomes(result)["ret"] == "miss" and outcomes(result)["ans"] == "miss"
+    assert "seventy degrees for three minutes" in result.text and "eighty" not in result.text
+
+
+@pytest.mark.django_db
+def test_an_edit_outside_the_context_misses_ret_but_hits_ans(django_capture_on_commit_callbacks, settings):
+    settings.RETRIEVAL_TOP_K = 2
+    collection = handbook()
+    before = ask(QUESTION, [collection.pk])
+    cited = {c["document_id"] for c in before.citations}
+    stars = collection.documents.get(title="stars")
+    assert stars.pk not in cited
+    with django_capture_on_commit_callbacks(execute=True):
+        edit(stars, "Neutron stars spin hundreds of times a second and are the densest stars known.")
+    after = ask(QUESTION, [collection.pk])
+    assert outcomes(after)["ret"] == "miss" and outcomes(after)["ans"] == "hit"
+    assert after.text == before.text
+
+
+@pytest.mark.django_db
+def test_after_a_delete_no_answer_cites_the_document(django_capture_on_commit_callbacks):
+    collection = handbook()
+    tea = collection.documents.get(title="tea")
+    assert tea.pk in {c["document_id"] for c in ask(QUESTION, [collection.pk]).citations}
+    with django_capture_on_commit_callbacks(execute=True):
+        tea.delete()
+    result = ask(QUESTION, [collection.pk])
+    assert tea.pk not in {c["document_id"] for c in result.citations}
+    assert "Green tea should be brewed" not in result.text
+    assert not redis().exists(keys.document_index(tea.pk))  # its entries were deleted eagerly
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_edit_changes_nothing():
+    collection = handbook()
+    tea = collection.documents.get(title="tea")
+    first = ask(QUESTION, [collection.pk])
+    generation = Collection.objects.get(pk=collection.pk).generation
+    with pytest.raises(RuntimeError), transaction.atomic():
+        edit(tea, "Green tea wants boiling water.")
+        raise RuntimeError("the change is abandoned")
+    assert Collection.objects.get(pk=collection.pk).generation == generation
+    assert int(redis().hget(keys.generations(), str(collection.pk))) == generation
+    again = ask(QUESTION, [collection.pk])
+    assert outcomes(again) == {"ret": "hit", "ans": "hit"} and again.text == first.text
+
+
+@pytest.mark.django_db
+def test_invalidate_document_deletes_exactly_the_entries_that_cited_it(settings):
+    settings.RETRIEVAL_TOP_K = 1
+    collection = handbook()
+    ask(QUESTION, [collection.pk])
+    ask("How do I fix a flat tyre?", [collection.pk])
+    tea = collection.documents.get(title="tea")
+    tea_entries = redis().smembers(keys.document_index(tea.pk))
+    assert len(tea_entries) == 2  # its retrieval and its answer
+    assert invalidate_document(tea.pk) == 2
+    assert not any(redis().exists(key) for key in tea_entries)
+    assert outcomes(ask("How do I fix a flat tyre?", [collection.pk]))["ans"] == "hit"  # the other stays
+    assert outcomes(ask(QUESTION, [collection.pk]))["ret"] == "miss"
+
+
+@pytest.mark.django_db
+def test_flushing_a_layer_or_everything_leaves_other_keys_alone():
+    collection = handbook()
+    ask(QUESTION, [collection.pk])
+    redis().lpush("celery", "a queued task")  # a broker key: no TTL, not the app's
+    assert flush_layer("ans") == 1
+    assert not [k for k in app_keys() if k.startswith(b"rc:ans:")]
+    assert [k for k in app_keys() if k.startswith(b"rc:ret:")]
+    assert flush_all() > 0
+    assert app_keys() == [] and redis().llen("celery") == 1
+    redis().delete("celery")
+    with pytest.raises(ValueError, match="Unknown cache layer"):
+        flush_layer("everything")
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_no_stale_answer_survives_concurrent_committed_edits():
+    collection = handbook()
+    documents = {d.title: d for d in collection.documents.all()}
+    questions = [QUESTION, "How do I fix a flat tyre?", "When is the tax return due?"]
+    variants = {
+        "tea": [f"Green tea should be brewed at {t} degrees for {m} minutes." for t, m in [(70, 3), (75, 2), (85, 1)]],
+        "bike": [f"To fix a flat tyre, use {n} tyre levers and a patch." for n in ("two", "three", "four")],
+        "taxes": [f"The tax return is due on the last day of {m}." for m in ("May", "June", "July")],
+    }
+    errors: list[BaseException] = []
+
+    def editor(title: str) -> None:
+        try:
+            for text in variants[title]:
+                edit(Document.objects.get(pk=documents[title].pk), text)
+        except BaseException as exc:  # reported by the test below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def asker() -> None:
+        try:
+            for _ in range(6):
+                for question in questions:
+                    ask(question, [collection.pk])
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=editor, args=(t,)) for t in variants]
+    threads += [threading.Thread(target=asker) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors, errors
+    for question in questions:
+        cached, computed = ask(question, [collection.pk]), fresh(question, [collection.pk])
+        assert (cached.text, cached.citations) == (computed.text, computed.citations)
+    assert "85 degrees for 1 minutes" in ask(QUESTION, [collection.pk]).text

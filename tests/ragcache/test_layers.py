@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from chat.generators.extractive import ExtractiveGenerator
+from ragcache import keys
+from ragcache.stats import totals
+from tests.chat.factories import handbook
+from tests.ragcache.helpers import app_keys, ask, outcomes, redis, round_trips
+
+pytestmark = pytest.mark.django_db
+
+TEA = "How hot should the water be for green tea?"
+
+
+def test_a_miss_then_a_hit_for_each_layer(settings):
+    collection = handbook()
+    first = ask(TEA, [collection.pk])
+    assert outcomes(first) == {"ret": "miss", "emb": "miss", "ans": "miss"}
+    second = ask(TEA, [collection.pk])
+    assert outcomes(second) == {"ret": "hit", "ans": "hit"}  # the embedding was not needed
+    assert second.text == first.text and second.citations == first.citations
+    assert second.trace["from_cache"] is True and first.trace["from_cache"] is False
+
+    settings.RETRIEVAL_TOP_K = 4  # another retrieval, the same question: its embedding is cached
+    third = ask(TEA, [collection.pk])
+    assert outcomes(third)["emb"] == "hit" and outcomes(third)["ret"] == "miss"
+
+
+def test_the_question_is_matched_after_normalizing_case_and_spaces():
+    collection = handbook()
+    ask(TEA, [collection.pk])
+    assert outcomes(ask("  how HOT should the water be   for green tea? ", [collection.pk]))["ans"] == "hit"
+
+
+def test_a_fully_cached_answer_takes_one_redis_round_trip_and_no_query():
+    collection = handbook()
+    ask(TEA, [collection.pk])
+    with round_trips() as commands, CaptureQueriesContext(connection) as queries:
+        result = ask(TEA, [collection.pk])
+    assert outcomes(result)["ans"] == "hit"
+    assert len(queries) == 0
+    assert commands == ["EVAL"]  # generations, ret, ans and statistics
+
+
+@pytest.mark.parametrize("change", ["k", "embed model", "prompt version", "scope"])
+def test_keys_differ_when_what_decides_the_entry_differs(change, settings):
+    collection = handbook()
+    other = handbook("Other")
+    ask(TEA, [collection.pk])
+    scope, generator = [collection.pk], None
+    if change == "k":
+        settings.RETRIEVAL_TOP_K = 3
+    elif change == "embed model":
+        settings.LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2-renamed"
+        from documents.embedding import get_embedder
+
+        get_embedder.cache_clear()
+    elif change == "prompt version":
+        generator = ExtractiveGenerator()
+        generator.prompt_version = "2"
+    else:
+        scope = [collection.pk, other.pk]
+    try:
+        result = ask(TEA, scope, generator=generator)
+    finally:
+        from documents.embedding import get_embedder
+
+        get_embedder.cache_clear()
+    expected_miss = {"k": "ret", "embed model": "ret", "prompt version": "ans", "scope": "ret"}[change]
+    assert outcomes(result)[expected_miss] == "miss"
+    if change == "embed model":
+        assert outcomes(result)["emb"] == "miss"
+
+
+def test_key_builders_keep_each_part_apart():
+    assert keys.emb("m1", "q") != keys.emb("m2", "q")
+    assert keys.ret("s", "m", "hybrid", 5, "q") != keys.ret("s", "m", "hybrid", 4, "q")
+    assert keys.ret("s", "m", "hybrid", 5, "q") != keys.ret("s", "m", "dense", 5, "q")
+    assert keys.ans("g", "1", "q", "c") != keys.ans("g", "2", "q", "c")
+    assert keys.scope_digest({1: 2, 3: 4}) == keys.scope_digest({3: 4, 1: 2}) != keys.scope_digest({1: 3, 3: 4})
+
+
+def test_every_key_of_the_app_has_a_ttl_and_the_statistics_match_the_asks():
+    collection = handbook()
+    for question in [TEA, TEA, "How do I fix a flat tyre?", TEA, "How do I fix a flat tyre?"]:
+        ask(question, [collection.pk])
+    found = app_keys()
+    assert any(k.startswith(b"rc:ans:") for k in found) and any(k.startswith(b"rc:stats:") for k in found)
+    without_ttl = [key for key in found if redis().ttl(key) < 0]
+    assert without_ttl == []
+    day = totals(1440)
+    # Two cold questions, three repeats of them.
+    assert (day["ret"]["miss"], day["ret"]["hit"]) == (2, 3)
+    assert (day["ans"]["miss"], day["ans"]["hit"]) == (2, 3)
+    assert (day["emb"]["miss"], day["emb"]["hit"]) == (2, 0)
+    assert day["ans"]["saved_ms"] > 0 and day["ret"]["saved_ms"] > 0
+
+
+def test_ttls_carry_jitter():
+    collection = handbook()
+    for question in ["Tea?", "Bikes?", "Taxes?", "Stars?", "Errors?", "Tyres?"]:
+        ask(question, [collection.pk])
+    ttls = {redis().ttl(key) for key in app_keys() if key.startswith(b"rc:ans:")}
+    assert len(ttls) > 1
+    assert all(0.9 * 7 * 86400 - 5 <= ttl <= 1.1 * 7 * 86400 for ttl in ttls)
+
+
+def test_a_missing_generation_copy_is_read_back_from_the_database():
+    collection = handbook()
+    ask(TEA, [collection.pk])
+    redis().delete(keys.generations())
+    result = ask(TEA, [collection.pk])
+    assert outcomes(result)["ans"] == "hit"
+    collection.refresh_from_db()
+    assert int(redis().hget(keys.generations(), str(collection.pk))) == collection.generation
