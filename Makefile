@@ -15,6 +15,10 @@ run: $(VENV)/.installed $(DEMO_DIR)
 test: lint $(CHROMIUM)
 	$(PY) -m pytest
 
+bench: $(VENV)/.installed $(DEMO_DIR)
+	DEBUG=1 $(PY) manage.py migrate --noinput
+	DEBUG=1 $(PY) manage.py bench
+
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

@@ -142,10 +142,12 @@ def answer_stream(
     else:
         passages = None
     if passages is None:
-        with trace.stage("embed"):
-            embedding = cache.embedding(
-                model=embed_model, question=cache_question, compute=lambda: question_embedding(cache_question)
-            )
+
+        def embed() -> np.ndarray:
+            with trace.stage("embed"):  # the model's time only; the emb layer's is in the trace's cache part
+                return question_embedding(cache_question)
+
+        embedding = cache.embedding(model=embed_model, question=cache_question, compute=embed)
         if found.scope is not None and cacheable:
             sem_key = keys.sem(found.scope, embed_model, generator.cache_id, generator.prompt_version)
             near = cache.semantic_answer(sem_key=sem_key, vector=embedding)
@@ -157,20 +159,16 @@ def answer_stream(
                                        mode=mode)  # fmt: skip
         cache.retrieval_store(
             scope=found.scope, embed_model=embed_model, mode=mode, k=k, question=cache_question,
-            entry=_retrieval_entry(passages, ms=trace.stages["embed"] + trace.stages["retrieve"]),
+            entry=_retrieval_entry(passages, ms=trace.stages.get("embed", 0) + trace.stages["retrieve"]),
         )  # fmt: skip
 
     context = keys.context_digest(_context(passages))
     answer_key = keys.ans(generator.cache_id, generator.prompt_version, cache_question, context)
-    if "ans" not in cache.trace:  # the lookup did not get as far as the answer
-        cached = cache.answer_get(answer_key, cacheable=cacheable)
+    # The lookup script counted the answer's miss when it found the retrieval.
+    counted = cache.trace.get("ans", {}).get("outcome") == "miss"
+    with cache.answer_claim(answer_key, cacheable=cacheable, counted=counted) as cached:
         if cached is not None:
             yield from _replay(cached, trace, cache, generator)
-            return
-
-    with cache.answer_flight(answer_key, cacheable=cacheable) as (generates, made_by_another):
-        if made_by_another is not None:
-            yield from _replay(made_by_another, trace, cache, generator)
             return
         pieces: list[str] = []
         usage: Usage | None = None

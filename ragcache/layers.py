@@ -25,7 +25,7 @@ from ragcache import client, keys
 from ragcache.client import CacheUnavailable
 from ragcache.conf import conf, enabled, ttl
 from ragcache.generations import fill_missing
-from ragcache.scripts import LOOKUP, UNLOCK
+from ragcache.scripts import GET_OR_LOCK, LOOKUP, UNLOCK
 from ragcache.stats import Tally, current_minute
 
 
@@ -71,6 +71,8 @@ class CacheRequest:
     policy: Policy = field(default_factory=Policy)
     trace: dict[str, dict[str, Any]] = field(default_factory=dict)
     tally: Tally = field(default_factory=Tally)
+    deferred: list[Callable[[Any], None]] = field(default_factory=list)
+    holding: str | None = None  # the token of the answer lock this ask holds
     unavailable: bool = False
 
     # -- plumbing -----------------------------------------------------------------
@@ -91,22 +93,35 @@ class CacheRequest:
         if outcome in {"hit", "miss", "bypass"}:
             self.tally.add(layer, outcome)
 
-    def _write(self, layer: str, build: Callable[[Any], None]) -> None:
-        """Queue writes with `build(pipe)` and send them with the pending statistics."""
+    def _defer(self, build: Callable[[Any], None]) -> None:
+        """Queue writes that travel with the ask's next round trip (or its flush)."""
+        self.deferred.append(build)
 
-        def send(redis: Redis) -> None:
+    def _round_trip(self, layer: str, build: Callable[[Any], None]) -> list[Any]:
+        """One pipeline: the deferred writes, `build`'s commands, the statistics. Returns
+        the replies of `build`'s commands."""
+
+        def send(redis: Redis) -> list[Any]:
             pipe = redis.pipeline(transaction=False)
+            for deferred in self.deferred:
+                deferred(pipe)
+            first = len(pipe)
             build(pipe)
+            last = len(pipe)
             self.tally.write(pipe)
-            pipe.execute()
+            replies = pipe.execute()
+            return list(replies[first:last])
 
-        with contextlib.suppress(CacheUnavailable):
-            self._run(layer, send)
+        try:
+            return list(self._run(layer, send))
+        finally:
+            self.deferred.clear()
 
     def flush(self) -> None:
-        """Write statistics that no other write took along (the end of an ask)."""
-        if self.tally.counts and not self.unavailable:
-            self._write("stats", lambda pipe: None)
+        """Send what is still deferred: writes and statistics (the end of an ask)."""
+        if (self.deferred or self.tally.counts) and not self.unavailable:
+            with contextlib.suppress(CacheUnavailable):
+                self._round_trip("stats", lambda pipe: None)
 
     # -- the lookup: generations, ret and ans in one round trip ------------------------
 
@@ -165,36 +180,31 @@ class CacheRequest:
 
     def embedding(self, *, model: str, question: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
         key = keys.emb(model, question)
+        writes = self.policy.write and enabled("emb")
         if not (self.policy.read and enabled("emb")):
             self._note("emb", "bypass")
-            return self._embed_and_store(key, compute)
+            vector = self._compute_embedding(compute)
+            if writes:
+                self._defer(lambda pipe: pipe.set(key, vector.tobytes(), ex=ttl("emb")))
+            return vector
         started = time.perf_counter()
-        try:
-            cached = self._run("emb", lambda redis: redis.get(key))
-        except CacheUnavailable:
-            self._note("emb", "error", started)
-            return self._compute_embedding(compute)
-        if cached is not None:
+        claim = self._claim("emb", key)
+        if claim.value is not None:
             self._note("emb", "hit", started)
             self.tally.add("emb", "saved_ms", embed_timer.average_ms)
-            return np.frombuffer(cached, dtype=np.float32)
-        self._note("emb", "miss", started)
-        with self._single_flight("emb", key) as (holder, value):
-            if value is not None:
-                return np.frombuffer(value, dtype=np.float32)
-            return self._embed_and_store(key, compute)
-        raise AssertionError("unreachable")
+            return np.frombuffer(claim.value, dtype=np.float32)
+        self._note("emb", "error" if claim.failed else "miss", started)
+        vector = self._compute_embedding(compute)
+        if claim.token is not None:
+            # Sent with the next round trip; waiters see it then, and the lock goes with it.
+            self._defer(lambda pipe: pipe.set(key, vector.tobytes(), ex=ttl("emb")))
+            self._defer(lambda pipe: pipe.eval(UNLOCK, 1, keys.lock(key), claim.token))
+        return vector
 
     def _compute_embedding(self, compute: Callable[[], np.ndarray]) -> np.ndarray:
         started = time.perf_counter()
         vector = np.asarray(compute(), dtype=np.float32)
         embed_timer.observe((time.perf_counter() - started) * 1000)
-        return vector
-
-    def _embed_and_store(self, key: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
-        vector = self._compute_embedding(compute)
-        if self.policy.write and enabled("emb") and not self.unavailable:
-            self._write("emb", lambda pipe: pipe.set(key, vector.tobytes(), ex=ttl("emb")))
         return vector
 
     # -- ret ---------------------------------------------------------------------
@@ -212,44 +222,49 @@ class CacheRequest:
             pipe.set(key, json.dumps(entry, separators=(",", ":")), ex=expires)
             _index(pipe, key, document_ids, expires)
 
-        self._write("ret", build)
+        self._defer(build)
 
     # -- ans ---------------------------------------------------------------------
 
-    def answer_get(self, key: str, *, cacheable: bool) -> dict[str, Any] | None:
+    @contextmanager
+    def answer_claim(self, key: str, *, cacheable: bool, counted: bool) -> Iterator[dict[str, Any] | None]:
+        """Yields the cached answer, or None when this ask must generate it (then answer_store).
+
+        Single-flight: of concurrent asks that miss, one holds the lock and generates;
+        the others wait for its answer. A holder that fails releases the lock and stores
+        nothing; one that dies frees it by expiry. `counted`: the lookup script already
+        counted this layer's miss.
+        """
         if not (cacheable and self.policy.read and enabled("ans")):
             self._note("ans", "bypass")
-            return None
+            yield None
+            return
         started = time.perf_counter()
-        try:
-            cached = self._run("ans", lambda redis: redis.get(key))
-        except CacheUnavailable:
-            self._note("ans", "error", started)
-            return None
-        self._note("ans", "hit" if cached else "miss", started)
-        if cached:
-            value: dict[str, Any] = json.loads(cached)
+        claim = self._claim("ans", key)
+        if claim.value is not None:
+            value: dict[str, Any] = json.loads(claim.value)
+            if counted:  # the script saw a miss; another ask's answer arrived meanwhile
+                self.trace["ans"]["outcome"] = "hit"
+            else:
+                self._note("ans", "hit", started)
             self.count_answer_saved("ans", value)
-            return value
-        return None
+            yield value
+            return
+        if not counted:
+            self._note("ans", "error" if claim.failed else "miss", started)
+        self.holding = claim.token
+        try:
+            yield None
+        finally:
+            if self.holding is not None:  # not stored: release for the next ask
+                token, self.holding = self.holding, None
+                with contextlib.suppress(CacheUnavailable):
+                    self._round_trip("ans", lambda pipe: pipe.eval(UNLOCK, 1, keys.lock(key), token))
 
     def count_answer_saved(self, layer: str, value: dict[str, Any]) -> None:
         self.tally.add(layer, "saved_ms", value.get("ms", 0))
         self.tally.add(layer, "saved_tokens", value.get("prompt_tokens", 0) + value.get("completion_tokens", 0))
         self.tally.add(layer, "saved_cost", value.get("cost_usd", 0))
-
-    @contextmanager
-    def answer_flight(self, key: str, *, cacheable: bool) -> Iterator[tuple[bool, dict[str, Any] | None]]:
-        """Single-flight for one answer: yields (this ask generates, the answer another ask made).
-
-        Only the lock holder generates; the others wait for its answer. A holder that
-        fails releases the lock and stores nothing; one that dies frees it by expiry.
-        """
-        if not (cacheable and self.policy.write and enabled("ans")) or self.unavailable:
-            yield True, None
-            return
-        with self._single_flight("ans", key) as (holder, value):
-            yield holder, (json.loads(value) if value is not None else None)
 
     def answer_store(
         self,
@@ -259,8 +274,10 @@ class CacheRequest:
         document_ids: set[int],
         semantic: tuple[str, str, np.ndarray] | None,
     ) -> None:
+        """Store a finished answer, release its lock, and send the statistics: one round trip."""
         if not (self.policy.write and enabled("ans")) or self.unavailable:
             return
+        token, self.holding = self.holding, None
 
         def build(pipe: Any) -> None:
             expires = ttl("ans")
@@ -270,8 +287,11 @@ class CacheRequest:
                 sem_key, question_hash, vector = semantic
                 pipe.hset(sem_key, question_hash, json.dumps({"a": key, "v": vector.astype(np.float32).tolist()}))
                 pipe.expire(sem_key, ttl("sem"))
+            if token is not None:
+                pipe.eval(UNLOCK, 1, keys.lock(key), token)
 
-        self._write("ans", build)
+        with contextlib.suppress(CacheUnavailable):
+            self._round_trip("ans", build)
 
     # -- sem ---------------------------------------------------------------------
 
@@ -312,35 +332,26 @@ class CacheRequest:
 
     # -- single-flight -----------------------------------------------------------
 
-    @contextmanager
-    def _single_flight(self, layer: str, key: str) -> Iterator[tuple[bool, bytes | None]]:
-        """Yields (True, None) to the one caller that must compute, or (False, value) to
-        callers that waited for it. If Redis fails, everyone computes."""
+    def _claim(self, layer: str, key: str) -> _Claim:
+        """The cached value, or the lock to compute it, in one round trip; when another
+        ask holds the lock, wait for its value (or for the lock to go, then try again)."""
         lock_key, token = keys.lock(key), secrets.token_hex(8)
-        acquired, value = self._acquire_or_wait(layer, key, lock_key, token)
-        if value is not None:
-            yield False, value
-            return
-        try:
-            yield True, None
-        finally:
-            if acquired:
-                with contextlib.suppress(CacheUnavailable):  # else the lock expires by itself
-                    self._run(layer, lambda redis: redis.eval(UNLOCK, 1, lock_key, token))
-
-    def _acquire_or_wait(self, layer: str, key: str, lock_key: str, token: str) -> tuple[bool, bytes | None]:
-        """(True, None) with the lock; (False, value) when another caller computed it;
-        (False, None) when the cache failed or a holder outlived its lock: compute then."""
         lock_ttl = conf()["LOCK_TTL"][layer]
         deadline = time.monotonic() + lock_ttl + 1
-        with contextlib.suppress(CacheUnavailable):
+        try:
             while time.monotonic() < deadline:
-                if self._run(layer, lambda redis: redis.set(lock_key, token, nx=True, ex=lock_ttl)):
-                    return True, None
+                reply = self._round_trip(layer, lambda pipe: pipe.eval(GET_OR_LOCK, 2, key, lock_key, token, lock_ttl))
+                status, value = reply[0]
+                if status == 1:
+                    return _Claim(value=bytes(value))
+                if status == 2:
+                    return _Claim(token=token)
                 value = self._wait_for(layer, key, lock_key, deadline)
                 if value is not None:
-                    return False, value
-        return False, None
+                    return _Claim(value=value)
+        except CacheUnavailable:
+            return _Claim(failed=True)
+        return _Claim()  # a holder outlived its lock: compute without one
 
     def _wait_for(self, layer: str, key: str, lock_key: str, deadline: float) -> bytes | None:
         """Poll until the value appears (returned) or the lock is gone (None: try to take it)."""
@@ -360,6 +371,13 @@ class CacheRequest:
             if not locked:
                 return None
         return None
+
+
+@dataclass(frozen=True)
+class _Claim:
+    value: bytes | None = None  # the cached value
+    token: str | None = None  # set when this ask holds the lock and must compute
+    failed: bool = False  # Redis failed: compute, cache nothing
 
 
 def _index(pipe: Any, key: str, document_ids: set[int], expires: int) -> None:

@@ -68,6 +68,16 @@ redis.call('EXPIRE', KEYS[1], ARGV[1])
 return 1
 """
 
+# Single-flight in one round trip: the value if there is one, else the lock if free.
+# KEYS: value key, lock key. ARGV: token, lock TTL.
+# Returns {1, value}, {2, ""} (locked for this caller) or {3, ""} (another holds it).
+GET_OR_LOCK = """
+local value = redis.call('GET', KEYS[1])
+if value then return {1, value} end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[2]) then return {2, ''} end
+return {3, ''}
+"""
+
 # Release a single-flight lock only if this holder still owns it.
 UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
