@@ -125,9 +125,11 @@ def answer_stream(
         cache_question = normalized.casefold()
     embed_model = get_embedder().model_name
     k, mode = settings.RETRIEVAL_TOP_K, settings.RETRIEVAL_MODE
+    # Everything that changes what retrieval returns belongs in its key.
+    retrieval_config = f"{mode}-c{settings.RETRIEVAL_CANDIDATES}"
     cacheable = generator.deterministic
     found = cache.lookup(
-        collection_ids=collection_ids, embed_model=embed_model, mode=mode, k=k, question=cache_question,
+        collection_ids=collection_ids, embed_model=embed_model, mode=retrieval_config, k=k, question=cache_question,
         generator=generator.cache_id, prompt_version=generator.prompt_version, answer_cacheable=cacheable,
     )  # fmt: skip
     if found.answer is not None:
@@ -158,7 +160,7 @@ def answer_stream(
             passages = passages_search(question=normalized, embedding=embedding, collection_ids=collection_ids, k=k,
                                        mode=mode)  # fmt: skip
         cache.retrieval_store(
-            scope=found.scope, embed_model=embed_model, mode=mode, k=k, question=cache_question,
+            scope=found.scope, embed_model=embed_model, mode=retrieval_config, k=k, question=cache_question,
             entry=_retrieval_entry(passages, ms=trace.stages.get("embed", 0) + trace.stages["retrieve"]),
         )  # fmt: skip
 
@@ -186,13 +188,13 @@ def answer_stream(
             "text": text,
             "citations": citations_for(text, passages),
             "ms": generate_ms,
-            "prompt_tokens": usage.prompt_tokens if usage else 0,
-            "completion_tokens": usage.completion_tokens if usage else 0,
+            "prompt_tokens": (usage.prompt_tokens or 0) if usage else 0,
+            "completion_tokens": (usage.completion_tokens or 0) if usage else 0,
             "cost_usd": (usage.cost_usd or 0.0) if usage else 0.0,
             "has_usage": usage is not None,
             "has_cost": bool(usage and usage.cost_usd is not None),
         }
-        if cacheable and passages:
+        if cacheable and passages and text.strip():
             semantic = (
                 (sem_key, keys.question_hash(cache_question), embedding) if sem_key and embedding is not None else None
             )
@@ -282,7 +284,8 @@ def citations_for(text: str, passages: Sequence[Passage]) -> list[dict[str, Any]
             "number": number,
             "title": passages[number - 1].title,
             "document_id": passages[number - 1].document_id,
-            "chunk_id": passages[number - 1].chunk_id,
+            # The passage by content, not by row: chunk rows are replaced on every ingestion.
+            "passage": passages[number - 1].content_hash,
             "url": reverse("chat:source", args=[passages[number - 1].document_id])
             + f"?passage={passages[number - 1].content_hash}#passage",
         }

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from chat.generators import GenerationError
 from chat.models import Conversation, Message
@@ -17,6 +20,8 @@ from chat.selectors import Owner
 from documents.models import Collection
 
 logger = logging.getLogger(__name__)
+STREAM_WAIT_SECONDS = 60
+ABANDONED_AFTER = timedelta(minutes=5)
 
 
 class AskError(Exception):
@@ -44,7 +49,8 @@ def collections_resolve(*, names_or_ids: Sequence[Any], readable: QuerySet[Colle
     unknown: list[str] = []
     for value in names_or_ids:
         text = str(value).strip()
-        match = readable.filter(pk=int(text)).first() if text.isdigit() else readable.filter(name=text).first()
+        match = readable.filter(pk=int(text)).first() if text.isascii() and text.isdecimal() else None
+        match = match or readable.filter(name=text).first()
         if match is None:
             unknown.append(text)
         elif match not in found:
@@ -85,8 +91,7 @@ def message_answer_stream(*, message: Message) -> Iterator[tuple[str, Any]]:
         status=Message.Status.STREAMING
     )
     if not claimed:
-        message.refresh_from_db()
-        yield "done", message
+        yield "done", _message_when_finished(message)
         return
     result: Answer | None = None
     try:
@@ -113,6 +118,21 @@ def message_answer_stream(*, message: Message) -> Iterator[tuple[str, Any]]:
     message.status = Message.Status.COMPLETE
     message.save(update_fields=["content", "citations", "trace", "status"])
     yield "done", message
+
+
+def _message_when_finished(message: Message) -> Message:
+    """Another stream is writing this answer (a reconnect, a second tab): wait for it,
+    so the browser does not reconnect in a loop. An answer left unfinished by a process
+    that died is failed, so it can be asked again."""
+    message.refresh_from_db()
+    abandoned = timezone.now() - message.created_at > ABANDONED_AFTER
+    deadline = time.monotonic() + STREAM_WAIT_SECONDS
+    while message.status == Message.Status.STREAMING and not abandoned and time.monotonic() < deadline:
+        time.sleep(0.25)
+        message.refresh_from_db()
+    if message.status == Message.Status.STREAMING and abandoned:
+        _message_fail(message, "The answer was interrupted. Please ask again.")
+    return message
 
 
 def _message_fail(message: Message, reason: str) -> None:

@@ -44,9 +44,8 @@ def ask(request: HttpRequest) -> HttpResponse:
     conversation = None
     try:
         if conversation_id := request.POST.get("conversation"):
-            conversation = (
-                owner.conversations().filter(pk=conversation_id).first() if conversation_id.isdigit() else None
-            )
+            valid = conversation_id.isascii() and conversation_id.isdecimal()
+            conversation = owner.conversations().filter(pk=conversation_id).first() if valid else None
             if conversation is None:
                 raise AskError("That conversation does not exist any more. Start a new one.")
         collections = collections_resolve(names_or_ids=request.POST.getlist("collections"), readable=readable)

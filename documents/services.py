@@ -241,7 +241,8 @@ def collections_bump(*, collection_ids: set[int]) -> None:
     with transaction.atomic():
         Collection.objects.filter(pk__in=collection_ids).update(generation=F("generation") + 1)
         bumped = dict(Collection.objects.filter(pk__in=collection_ids).values_list("id", "generation"))
-    transaction.on_commit(lambda: generations.publish(bumped))
+    # robust: a cache that fails must not stop the callbacks after it (ingestion tasks).
+    transaction.on_commit(lambda: generations.publish(bumped), robust=True)
 
 
 def _set_status(document: Document, status: str, *, reason: str = "") -> None:

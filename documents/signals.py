@@ -44,4 +44,4 @@ def document_deleted(sender: type[Document], instance: Document, **kwargs: Any) 
 
 def document_changed(document_id: int, collection_ids: set[int]) -> None:
     collections_bump(collection_ids=collection_ids)
-    transaction.on_commit(lambda: invalidate_document(document_id))
+    transaction.on_commit(lambda: invalidate_document(document_id), robust=True)

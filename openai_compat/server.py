@@ -39,7 +39,7 @@ class OpenAICompatServer:
         self.latency = latency
         self._successes_left: int | None = None  # see fail_after()
         self.chunk_delay = 0.0  # seconds between streamed pieces
-        self.cut_off = False  # end streamed answers with finish_reason "length"
+        self.finish_reason: str | None = "stop"  # how streamed answers end ("length": cut off)
         self.calls: Counter[str] = Counter()
         self.inputs_embedded = 0
         self.last_request: dict[str, Any] = {}
@@ -69,7 +69,7 @@ class OpenAICompatServer:
             self._successes_left = None
             self.latency = 0.0
             self.chunk_delay = 0.0
-            self.cut_off = False
+            self.finish_reason = "stop"
 
     def fail_after(self, successes: int) -> None:
         """Answer `successes` more requests, then fail every one with HTTP 500 until reset()."""
@@ -137,8 +137,7 @@ class OpenAICompatServer:
         yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
         for piece in pieces:
             yield {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
-        finish_reason = "length" if self.cut_off else "stop"
-        yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason}]}
+        yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": self.finish_reason}]}
         if (body.get("stream_options") or {}).get("include_usage"):
             completion_tokens = len(WORD.findall(answer))
             usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,

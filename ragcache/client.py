@@ -110,10 +110,16 @@ def run(layer: str, call: Callable[[Redis], T]) -> T:
 
 def _resync(client: Redis) -> None:
     with _resync_lock:
-        if breaker.needs_resync and resync_hook is not None:
-            resync_hook(client)
+        if not breaker.needs_resync:
+            return
+        breaker.needs_resync = False  # a failure during the resync sets it again
+        if resync_hook is not None:
+            try:
+                resync_hook(client)
+            except Exception:
+                breaker.needs_resync = True
+                raise
             logger.info("Redis is back: generation copies resynced from the database")
-        breaker.needs_resync = False
 
 
 def ping() -> dict[str, Any]:

@@ -45,14 +45,14 @@ def publish(generations: Mapping[int, int]) -> None:
 
 
 def resync(redis: Redis) -> None:
-    """Replace every copy with the database's values."""
+    """Bring every copy up to the database's value (never down: a bump published
+    meanwhile stays), and drop copies of collections that are gone."""
     generations = load(None)
-    pipe = redis.pipeline(transaction=True)
-    pipe.delete(keys.generations())
+    gone = [cid for cid in redis.hkeys(keys.generations()) if int(cid) not in generations]
+    if gone:
+        redis.hdel(keys.generations(), *gone)
     if generations:
-        pipe.hset(keys.generations(), mapping={str(k): v for k, v in generations.items()})
-        pipe.expire(keys.generations(), conf()["GENERATIONS_TTL"])
-    pipe.execute()
+        raise_copies(redis, generations)
 
 
 client.resync_hook = resync

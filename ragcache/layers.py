@@ -237,6 +237,7 @@ class CacheRequest:
         """
         if not (cacheable and self.policy.read and enabled("ans")):
             self._note("ans", "bypass")
+            self.flush()  # the embedding's value and lock must not wait for the generation
             yield None
             return
         started = time.perf_counter()
@@ -262,9 +263,9 @@ class CacheRequest:
                     self._round_trip("ans", lambda pipe: pipe.eval(UNLOCK, 1, keys.lock(key), token))
 
     def count_answer_saved(self, layer: str, value: dict[str, Any]) -> None:
-        self.tally.add(layer, "saved_ms", value.get("ms", 0))
-        self.tally.add(layer, "saved_tokens", value.get("prompt_tokens", 0) + value.get("completion_tokens", 0))
-        self.tally.add(layer, "saved_cost", value.get("cost_usd", 0))
+        self.tally.add(layer, "saved_ms", value.get("ms") or 0)
+        self.tally.add(layer, "saved_tokens", (value.get("prompt_tokens") or 0) + (value.get("completion_tokens") or 0))
+        self.tally.add(layer, "saved_cost", value.get("cost_usd") or 0)
 
     def answer_store(
         self,
@@ -385,4 +386,5 @@ def _index(pipe: Any, key: str, document_ids: set[int], expires: int) -> None:
     for document_id in document_ids:
         index = keys.document_index(document_id)
         pipe.sadd(index, key)
-        pipe.expire(index, max(expires, conf()["TTL"]["ans"]))
+        longest = int(max(conf()["TTL"].values()) * (1 + conf()["TTL_JITTER"])) + 1
+        pipe.expire(index, max(expires, longest))

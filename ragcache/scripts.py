@@ -26,22 +26,24 @@ end
 local scope = redis.sha1hex(table.concat(parts, ','))
 local ret, ans = '', ''
 local function count(field, amount)
-  redis.call('HINCRBYFLOAT', stats, field, amount)
+  redis.call('HINCRBYFLOAT', stats, field, tonumber(amount) or 0)
 end
 if ARGV[4] == '1' then
+  redis.call('EXPIRE', stats, ARGV[3])
   ret = redis.call('GET', prefix .. 'ret:' .. scope .. ARGV[6]) or ''
   if ret ~= '' then
     local entry = cjson.decode(ret)
     count('ret:hit', 1)
-    count('ret:saved_ms', entry['ms'] or 0)
+    count('ret:saved_ms', entry['ms'])
     if ARGV[5] == '1' then
       ans = redis.call('GET', prefix .. 'ans:' .. ARGV[7] .. entry['ctx']) or ''
       if ans ~= '' then
         local answer = cjson.decode(ans)
         count('ans:hit', 1)
-        count('ans:saved_ms', answer['ms'] or 0)
-        count('ans:saved_tokens', (answer['prompt_tokens'] or 0) + (answer['completion_tokens'] or 0))
-        count('ans:saved_cost', answer['cost_usd'] or 0)
+        count('ans:saved_ms', answer['ms'])
+        local tokens = (tonumber(answer['prompt_tokens']) or 0) + (tonumber(answer['completion_tokens']) or 0)
+        count('ans:saved_tokens', tokens)
+        count('ans:saved_cost', answer['cost_usd'])
       else
         count('ans:miss', 1)
       end
@@ -49,13 +51,12 @@ if ARGV[4] == '1' then
   else
     count('ret:miss', 1)
   end
-  redis.call('EXPIRE', stats, ARGV[3])
 end
 return {'ok', scope, ret, ans}
 """
 
-# Set copies of generations, never lowering one: a slow writer that read an older
-# generation from the database must not undo a newer bump.
+# Set copies of generations, never lowering one: a slow writer (or a resync) that read
+# an older generation from the database must not undo a newer bump.
 # KEYS: the generations hash. ARGV: TTL, then id, generation pairs.
 GENERATIONS_RAISE = """
 for i = 2, #ARGV, 2 do
@@ -64,7 +65,9 @@ for i = 2, #ARGV, 2 do
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
   end
 end
-redis.call('EXPIRE', KEYS[1], ARGV[1])
+-- The TTL is set once, when the copy is made, and never extended: every process re-reads
+-- the copies from PostgreSQL at least this often, whatever bumps it may have missed.
+if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return 1
 """
 

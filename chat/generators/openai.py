@@ -78,3 +78,5 @@ class OpenAIGenerator(Generator):
             raise GenerationError(f"The language model failed to answer ({type(exc).__name__}).") from exc
         if finish_reason == "length":
             raise GenerationError("The language model's answer was cut off at its length limit.")
+        if finish_reason != "stop":  # the stream ended early, or the answer was filtered
+            raise GenerationError(f"The language model did not finish its answer ({finish_reason or 'no reason'}).")

@@ -44,6 +44,7 @@ def test_collections_may_be_named_by_id_and_default_to_every_readable_one():
         ({"question": "x" * 2001}, "the limit is 2,000"),
         ({"question": "Tea?", "collections": ["Nope", "Handbook"]}, "Unknown collection: Nope."),
         ({"question": "Tea?", "collections": "Handbook"}, "collections must be a list"),
+        ({"question": "Tea?", "collections": ["²"]}, "Unknown collection: ²."),
     ],
 )
 def test_bad_requests_get_a_400_with_the_reason(payload, message):

@@ -58,7 +58,7 @@ def test_a_timeout_raises_a_generation_error(openai_chat, settings):
 
 
 def test_an_answer_cut_off_at_the_length_limit_is_an_error(openai_chat):
-    openai_chat.cut_off = True
+    openai_chat.finish_reason = "length"
     with pytest.raises(GenerationError, match="cut off"):
         list(OpenAIGenerator().stream(question="q?", passages=PASSAGES))
 
@@ -73,3 +73,10 @@ def test_the_pipeline_answers_through_the_openai_sdk_and_reports_tokens(openai_c
     assert trace["generator"] == "openai" and trace["model"] == "gpt-4o-mini"
     assert trace["completion_tokens"] > 0 and trace["cost_usd"] > 0
     assert openai_chat.calls["/v1/chat/completions"] == 1
+
+
+@pytest.mark.parametrize(("finish_reason", "message"), [(None, "no reason"), ("content_filter", "content_filter")])
+def test_an_answer_that_did_not_finish_is_an_error(openai_chat, finish_reason, message):
+    openai_chat.finish_reason = finish_reason
+    with pytest.raises(GenerationError, match=f"did not finish its answer \\({message}\\)"):
+        list(OpenAIGenerator().stream(question="q?", passages=PASSAGES))

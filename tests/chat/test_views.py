@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
@@ -8,6 +9,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from chat.models import Conversation, Message
 from documents.models import Collection
@@ -227,3 +229,15 @@ def test_the_chat_page_makes_a_fixed_number_of_queries(django_assert_max_num_que
         stream(client, asked_message(ask(client, question, conversation=conversation.pk)))
     with django_assert_max_num_queries(two_exchanges):
         client.get(f"/c/{conversation.pk}/")
+
+
+def test_an_answer_abandoned_mid_stream_is_failed_when_the_browser_reconnects():
+    handbook()
+    client = Client()
+    message_id = asked_message(ask(client, "How do I fix a flat tyre?"))
+    long_ago = timezone.now() - timedelta(hours=1)
+    Message.objects.filter(pk=message_id).update(status="streaming", created_at=long_ago)
+    events = stream(client, message_id)
+    assert [name for name, _ in events] == ["done"]
+    assert "The answer was interrupted. Please ask again." in events[0][1]
+    assert Message.objects.get(pk=message_id).status == "failed"

@@ -150,3 +150,31 @@ def test_no_stale_answer_survives_concurrent_committed_edits():
         cached, computed = ask(question, [collection.pk]), fresh(question, [collection.pk])
         assert (cached.text, cached.citations) == (computed.text, computed.citations)
     assert "85 degrees for 1 minutes" in ask(QUESTION, [collection.pk]).text
+
+
+@pytest.mark.django_db
+def test_moving_a_document_to_another_collection_bumps_both(django_capture_on_commit_callbacks):
+    collection, other = handbook(), Collection.objects.create(name="Other")
+    tea = collection.documents.get(title="tea")
+    before = {c.pk: c.generation for c in Collection.objects.all()}
+    ask(QUESTION, [collection.pk, other.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        tea.collection = other
+        tea.title = "tea (moved)"
+        tea.save()
+    after = {c.pk: c.generation for c in Collection.objects.all()}
+    assert after[collection.pk] > before[collection.pk] and after[other.pk] > before[other.pk]
+    assert int(redis().hget(keys.generations(), str(other.pk))) == after[other.pk]
+    result = ask(QUESTION, [collection.pk, other.pk])
+    assert outcomes(result)["ret"] == "miss"
+    assert "tea (moved)" in [c["title"] for c in result.citations]
+
+
+@pytest.mark.django_db
+def test_progress_saves_during_ingestion_bump_nothing():
+    collection = handbook()
+    generation = Collection.objects.get(pk=collection.pk).generation
+    tea = collection.documents.get(title="tea")
+    tea.progress = 50
+    tea.save(update_fields=["progress", "updated_at"])
+    assert Collection.objects.get(pk=collection.pk).generation == generation

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -116,3 +119,24 @@ def test_a_missing_generation_copy_is_read_back_from_the_database():
     assert outcomes(result)["ans"] == "hit"
     collection.refresh_from_db()
     assert int(redis().hget(keys.generations(), str(collection.pk))) == collection.generation
+
+
+def test_an_answer_stored_with_null_token_counts_still_replays():
+    collection = handbook()
+    ask(TEA, [collection.pk])
+    answer_key = next(redis().scan_iter(match="rc:ans:*"))
+    value = json.loads(redis().get(answer_key))
+    value.update(prompt_tokens=None, completion_tokens=None, cost_usd=None, ms=None)
+    redis().set(answer_key, json.dumps(value), keepttl=True)
+    assert outcomes(ask(TEA, [collection.pk]))["ans"] == "hit"
+    assert all(redis().ttl(key) > 0 for key in redis().scan_iter(match="rc:stats:*"))
+
+
+def test_bumps_do_not_extend_the_life_of_the_generation_copies(django_capture_on_commit_callbacks):
+    collection = handbook()
+    ask(TEA, [collection.pk])
+    first_ttl = redis().pttl(keys.generations())
+    time.sleep(0.3)
+    with django_capture_on_commit_callbacks(execute=True):
+        collection.documents.get(title="tea").save()
+    assert 0 < redis().pttl(keys.generations()) <= first_ttl - 250

@@ -68,7 +68,7 @@ def test_a_failed_generation_is_not_cached(openai_chat):
 
 def test_an_answer_cut_off_mid_stream_is_not_cached(openai_chat):
     collection = handbook()
-    openai_chat.cut_off = True
+    openai_chat.finish_reason = "length"
     with pytest.raises(GenerationError):
         ask(QUESTION, [collection.pk])
     assert not [k for k in app_keys() if k.startswith(b"rc:ans:")]
