@@ -159,8 +159,6 @@ class OpenAICompatServer:
                     body = json.loads(self.rfile.read(length) or b"{}")
                 except json.JSONDecodeError:
                     return self._send(400, {"error": {"message": "Body is not JSON.", "type": "invalid_request_error"}})
-                if self.path == "/v1/chat/completions" and body.get("stream"):
-                    return self._stream(body)
                 route = {"/v1/embeddings": server.embeddings, "/v1/chat/completions": server.chat_completion}.get(
                     self.path
                 )
@@ -173,6 +171,8 @@ class OpenAICompatServer:
                     time.sleep(server.latency)
                 if server._take_failure():
                     return self._send(500, {"error": {"message": "Injected failure.", "type": "server_error"}})
+                if route == server.chat_completion and body.get("stream"):
+                    return self._stream(body)
                 try:
                     return self._send(200, route(body))
                 except (KeyError, TypeError, ValueError) as exc:
@@ -181,13 +181,6 @@ class OpenAICompatServer:
                     )
 
             def _stream(self, body: dict[str, Any]) -> None:
-                with server._lock:
-                    server.calls[self.path] += 1
-                    server.last_request = body
-                if server.latency:
-                    time.sleep(server.latency)
-                if server._take_failure():
-                    return self._send(500, {"error": {"message": "Injected failure.", "type": "server_error"}})
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Cache-Control", "no-cache")

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from django_redis import get_redis_connection
 from redis import Redis
@@ -120,11 +120,3 @@ def _resync(client: Redis) -> None:
                 breaker.needs_resync = True
                 raise
             logger.info("Redis is back: generation copies resynced from the database")
-
-
-def ping() -> dict[str, Any]:
-    """Whether Redis answers, for the panel and health checks."""
-    try:
-        return {"ok": bool(run("ping", lambda client: client.ping())), "circuit_open": breaker.is_open}
-    except CacheUnavailable as exc:
-        return {"ok": False, "circuit_open": breaker.is_open, "error": str(exc)}

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from chat.generators.extractive import ExtractiveGenerator
 from ragcache import keys
-from ragcache.stats import totals
+from ragcache.stats import hit_ratios, totals
 from tests.chat.factories import handbook
 from tests.ragcache.helpers import app_keys, ask, outcomes, redis, round_trips
 
@@ -100,6 +100,10 @@ def test_every_key_of_the_app_has_a_ttl_and_the_statistics_match_the_asks():
     assert (day["ans"]["miss"], day["ans"]["hit"]) == (2, 3)
     assert (day["emb"]["miss"], day["emb"]["hit"]) == (2, 0)
     assert day["ans"]["saved_ms"] > 0 and day["ret"]["saved_ms"] > 0
+    ratios = hit_ratios()
+    assert set(ratios) == {"5m", "1h", "1d"}
+    assert ratios["5m"]["ans"]["ratio"] == pytest.approx(3 / 5) == ratios["1d"]["ans"]["ratio"]
+    assert ratios["5m"]["sem"]["ratio"] is None  # nothing looked up: no ratio, not zero
 
 
 def test_ttls_carry_jitter():
