@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 LAYERS = ("emb", "ret", "ans", "sem")
 
@@ -29,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+@functools.cache
 def conf() -> dict[str, Any]:
     overrides = getattr(settings, "RAGCACHE", {})
     merged = {**DEFAULTS, **overrides}
@@ -47,3 +51,9 @@ def ttl(layer: str) -> int:
 
 def enabled(layer: str) -> bool:
     return bool(conf()["ENABLED"][layer])
+
+
+@receiver(setting_changed)
+def _settings_changed(setting: str, **kwargs: Any) -> None:
+    if setting == "RAGCACHE":
+        conf.cache_clear()

@@ -73,6 +73,7 @@ class CacheRequest:
     tally: Tally = field(default_factory=Tally)
     deferred: list[Callable[[Any], None]] = field(default_factory=list)
     holding: str | None = None  # the token of the answer lock this ask holds
+    embedding_claims: dict[str, _Claim] = field(default_factory=dict)  # made by the lookup script
     unavailable: bool = False
 
     # -- plumbing -----------------------------------------------------------------
@@ -140,10 +141,13 @@ class CacheRequest:
         ids = keys.sorted_ids(collection_ids)
         read_ret = self.policy.read and enabled("ret")
         read_ans = read_ret and answer_cacheable and self.policy.read and enabled("ans")
+        emb_key = keys.emb(embed_model, question) if self.policy.read and enabled("emb") else ""
+        token = secrets.token_hex(8)
         started = time.perf_counter()
         args = [
             keys.prefix(), keys.stats(current_minute()), conf()["STATS_TTL"], int(read_ret), int(read_ans),
-            keys.ret_suffix(embed_model, mode, k, question), keys.ans_stem(generator, prompt_version, question), *ids,
+            keys.ret_suffix(embed_model, mode, k, question), keys.ans_stem(generator, prompt_version, question),
+            emb_key, token, conf()["LOCK_TTL"]["emb"], *ids,
         ]  # fmt: skip
 
         def call(redis: Redis) -> list[Any]:
@@ -174,6 +178,9 @@ class CacheRequest:
                 self.trace["ans"] = {"outcome": "hit" if answer else "miss", "ms": self.trace["ret"]["ms"]}
             else:
                 self._note("ans", "bypass")
+        emb_status = int(reply[4])
+        if emb_status in (1, 2):  # 3: another ask holds the lock; embedding() waits for it
+            self.embedding_claims[emb_key] = _Claim(value=bytes(reply[5])) if emb_status == 1 else _Claim(token=token)
         return Lookup(scope=scope, retrieval=retrieval, answer=answer)
 
     # -- emb ---------------------------------------------------------------------
@@ -188,7 +195,7 @@ class CacheRequest:
                 self._defer(lambda pipe: pipe.set(key, vector.tobytes(), ex=ttl("emb")))
             return vector
         started = time.perf_counter()
-        claim = self._claim("emb", key)
+        claim = self.embedding_claims.pop(key, None) or self._claim("emb", key)
         if claim.value is not None:
             self._note("emb", "hit", started)
             self.tally.add("emb", "saved_ms", embed_timer.average_ms)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 # The whole read side of a cached answer in one call: the generations of the scope,
 # the retrieval entry they lead to, the answer that entry's context leads to, and the
-# statistics of what was found.
+# statistics of what was found. When the retrieval misses, the question's embedding
+# (or the lock to compute it) comes along, so a complete miss saves a round trip too.
 #
 # ARGV: prefix, stats key, stats TTL, read ret (1/0), read ans (1/0), ret key suffix,
-#       ans key stem, collection ids (sorted)...
-# Returns {"gen-missing"} when a generation copy is missing, else
-#         {"ok", scope digest, ret value or "", ans value or ""}.
+#       ans key stem, emb key ("" to skip), emb lock token, emb lock TTL,
+#       collection ids (sorted)...
+# Returns {"gen-missing"} when a generation copy is missing, else {"ok", scope digest,
+# ret value or "", ans value or "", emb status (0 not asked, 1 value, 2 locked for this
+# caller, 3 locked by another), emb value or ""}.
 LOOKUP = """
 local prefix = ARGV[1]
 local stats = ARGV[2]
 local ids = {}
-for i = 8, #ARGV do ids[#ids + 1] = ARGV[i] end
+for i = 11, #ARGV do ids[#ids + 1] = ARGV[i] end
 local parts = {}
 if #ids > 0 then
   local gens = redis.call('HMGET', prefix .. 'gen', unpack(ids))
@@ -52,7 +55,18 @@ if ARGV[4] == '1' then
     count('ret:miss', 1)
   end
 end
-return {'ok', scope, ret, ans}
+local emb_status, emb = 0, ''
+if ret == '' and ARGV[8] ~= '' then
+  emb = redis.call('GET', ARGV[8]) or ''
+  if emb ~= '' then
+    emb_status = 1
+  elseif redis.call('SET', prefix .. 'lock:' .. ARGV[8], ARGV[9], 'NX', 'EX', ARGV[10]) then
+    emb_status = 2
+  else
+    emb_status = 3
+  end
+end
+return {'ok', scope, ret, ans, emb_status, emb}
 """
 
 # Set copies of generations, never lowering one: a slow writer (or a resync) that read
