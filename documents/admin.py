@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from documents.forms import DocumentAdminForm
 from documents.models import Chunk, Collection, Document
 from documents.services import document_create, document_reingest, document_replace_source
+from ragcache.invalidation import invalidate_document
 
 
 class ChunkInline(admin.TabularInline):
@@ -46,7 +47,7 @@ class DocumentAdmin(admin.ModelAdmin):
     list_display = ["title", "collection", "status_display", "chunk_count", "size_display", "updated_at"]
     list_filter = ["status", "collection"]
     search_fields = ["title", "original_filename"]
-    actions = ["reingest"]
+    actions = ["reingest", "flush_cache"]
     inlines = [ChunkInline]
     readonly_fields = [
         "status_display", "progress", "original_filename", "content_type", "size_display",
@@ -107,3 +108,8 @@ class DocumentAdmin(admin.ModelAdmin):
         for document_id in ids:
             document_reingest(document_id=document_id)
         self.message_user(request, f"Queued {len(ids)} document(s) for re-ingestion.", messages.SUCCESS)
+
+    @admin.action(description="Flush cached retrievals and answers that cite the selected documents")
+    def flush_cache(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
+        deleted = sum(invalidate_document(document_id) for document_id in queryset.values_list("pk", flat=True))
+        self.message_user(request, f"Deleted {deleted} cache entr{'y' if deleted == 1 else 'ies'}.", messages.SUCCESS)

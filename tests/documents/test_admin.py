@@ -6,7 +6,9 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django_redis import get_redis_connection
 
+from chat.pipeline import answer
 from documents.models import Chunk, Document
 from documents.services import document_create, document_ingest
 from tests.documents.factories import collection_create, ingestions_queued
@@ -166,3 +168,20 @@ def test_deleting_documents_removes_their_chunks(admin_client):
     assert "Successfully deleted 1 document." in response.content.decode()
     assert list(Document.objects.all()) == [keep]
     assert set(Chunk.objects.values_list("document_id", flat=True)) == {keep.pk}
+
+
+def test_the_flush_cache_action_deletes_the_entries_that_cite_a_document(admin_client, settings):
+
+
+    settings.RETRIEVAL_TOP_K = 1
+    collection = collection_create()
+    tea = ingested(collection, "tea.txt", TEA)
+    answer(question="How long should green tea brew?", collection_ids=[collection.pk])
+    assert get_redis_connection().scard(f"rc:doc:{tea.pk}") == 2  # its retrieval and its answer
+    response = admin_client.post(
+        reverse("admin:documents_document_changelist"),
+        {"action": "flush_cache", "_selected_action": [tea.pk]},
+        follow=True,
+    )
+    assert "Deleted 2 cache entries." in response.content.decode()
+    assert not list(get_redis_connection().scan_iter(match="rc:ans:*"))
