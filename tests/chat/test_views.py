@@ -241,3 +241,9 @@ def test_an_answer_abandoned_mid_stream_is_failed_when_the_browser_reconnects():
     assert [name for name, _ in events] == ["done"]
     assert "The answer was interrupted. Please ask again." in events[0][1]
     assert Message.objects.get(pk=message_id).status == "failed"
+
+
+def test_an_unknown_page_gets_the_site_404():
+    response = Client().get("/c/999999/")
+    assert response.status_code == 404
+    assert "There is nothing here, or it is not yours to see." in response.content.decode()
