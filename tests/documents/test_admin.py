@@ -172,7 +172,6 @@ def test_deleting_documents_removes_their_chunks(admin_client):
 
 def test_the_flush_cache_action_deletes_the_entries_that_cite_a_document(admin_client, settings):
 
-
     settings.RETRIEVAL_TOP_K = 1
     collection = collection_create()
     tea = ingested(collection, "tea.txt", TEA)
