@@ -39,11 +39,6 @@ def assistant_message_for(*, owner: Owner, message_id: int) -> Message | None:
     )
 
 
-def conversation_messages(*, owner: Owner, conversation_id: int) -> QuerySet[Message] | None:
-    conversation = owner.conversations().filter(pk=conversation_id).first()
-    return conversation.messages.all() if conversation else None
-
-
 def document_passage(*, document: Document, content_hash: str) -> tuple[str, str, str] | None:
     """The document's text split as (before, passage, after) around a chunk, or None if it is gone."""
     chunk = Chunk.objects.filter(document=document, content_hash=content_hash).only("text").first()

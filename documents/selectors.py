@@ -102,12 +102,3 @@ def collection_generations(collection_ids: Sequence[int] | None) -> dict[int, in
 
 def documents_with_chunk_counts() -> QuerySet[Document]:
     return Document.objects.defer("source", "text").annotate(chunk_count=Count("chunks"))
-
-
-def documents_by_ids(*, ids: Sequence[int]) -> list[Document]:
-    by_id = {d.pk: d for d in documents_with_chunk_counts().select_related("collection").filter(pk__in=ids)}
-    return [by_id[i] for i in ids if i in by_id]
-
-
-def collections_for_upload() -> QuerySet[Collection]:
-    return Collection.objects.order_by("name")
