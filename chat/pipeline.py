@@ -161,7 +161,8 @@ def answer_stream(
                                        mode=mode)  # fmt: skip
         cache.retrieval_store(
             scope=found.scope, embed_model=embed_model, mode=retrieval_config, k=k, question=cache_question,
-            entry=_retrieval_entry(passages, ms=trace.stages.get("embed", 0) + trace.stages["retrieve"]),
+            entry=_retrieval_entry(passages, question=normalized,
+                                   ms=trace.stages.get("embed", 0) + trace.stages["retrieve"]),
         )  # fmt: skip
 
     context = keys.context_digest(_context(passages))
@@ -185,6 +186,7 @@ def answer_stream(
         trace.stages["generate"] = generate_ms
         text = "".join(pieces)
         value = {
+            "q": normalized,  # shown in the cache panel beside the answer
             "text": text,
             "citations": citations_for(text, passages),
             "ms": generate_ms,
@@ -195,9 +197,7 @@ def answer_stream(
             "has_cost": bool(usage and usage.cost_usd is not None),
         }
         if cacheable and passages and text.strip():
-            semantic = (
-                (sem_key, keys.question_hash(cache_question), embedding) if sem_key and embedding is not None else None
-            )
+            semantic = (sem_key, normalized, embedding) if sem_key and embedding is not None else None
             cache.answer_store(key=answer_key, value=value, document_ids={p.document_id for p in passages},
                                semantic=semantic)  # fmt: skip
     cache.flush()
@@ -238,8 +238,9 @@ def _context(passages: Sequence[Passage]) -> list[list[Any]]:
     return [[p.content_hash, p.document_id, p.title] for p in passages]
 
 
-def _retrieval_entry(passages: Sequence[Passage], *, ms: float) -> dict[str, Any]:
+def _retrieval_entry(passages: Sequence[Passage], *, question: str, ms: float) -> dict[str, Any]:
     return {
+        "q": question,
         "passages": [[p.chunk_id, p.document_id, p.title, p.content_hash, p.score] for p in passages],
         "ctx": keys.context_digest(_context(passages)),
         "ms": ms,

@@ -3,8 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html
 
@@ -26,6 +27,39 @@ class ChunkInline(admin.TabularInline):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(Chunk)
+class ChunkAdmin(admin.ModelAdmin):
+    """Read-only: chunks change only through ingestion. The cache panel links here."""
+
+    list_display = ["__str__", "token_count", "embedding_model"]
+    list_select_related = ["document"]
+    search_fields = ["text"]
+    fields = ("document", "ordinal", "token_count", "embedding_model", "content_hash", "text")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Chunk]:
+        return super().get_queryset(request).defer("embedding", "document__source", "document__text")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    # The delete permission stays as usual, since deleting a document deletes its chunks;
+    # a chunk alone is never deleted here (its collection's generation would not move).
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        return {}
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> HttpResponse:
+        raise PermissionDenied("Chunks are deleted with their document.")
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "show_delete": False})
 
 
 @admin.register(Collection)

@@ -38,6 +38,9 @@ class CircuitBreaker:
         self.needs_resync = False
         self.errors: Counter[str] = Counter()  # since the process started, per layer
         self.unflushed_errors: Counter[str] = Counter()  # not yet in the Redis statistics
+        self.last_error = ""  # the last Redis error this process met, and when (Unix time)
+        self.last_error_at: float | None = None
+        self.failing_since: float | None = None  # the first failure since Redis last answered
 
     @property
     def is_open(self) -> bool:
@@ -46,10 +49,14 @@ class CircuitBreaker:
     def record_success(self) -> None:
         with self._lock:
             self.failures = 0
+            self.failing_since = None
 
-    def record_failure(self, layer: str) -> None:
+    def record_failure(self, layer: str, error: str = "") -> None:
         with self._lock:
             self.failures += 1
+            self.last_error, self.last_error_at = error, time.time()
+            if self.failing_since is None:
+                self.failing_since = self.last_error_at
             self.errors[layer] += 1
             self.unflushed_errors[layer] += 1
             # Anything may have been missed while Redis failed: resync before serving again.
@@ -78,6 +85,7 @@ class CircuitBreaker:
             self.needs_resync = False
             self.errors.clear()
             self.unflushed_errors.clear()
+            self.last_error, self.last_error_at, self.failing_since = "", None, None
 
 
 breaker = CircuitBreaker()
@@ -101,7 +109,7 @@ def run(layer: str, call: Callable[[Redis], T]) -> T:
             _resync(client)
         result = call(client)
     except RedisError as exc:
-        breaker.record_failure(layer)
+        breaker.record_failure(layer, f"{type(exc).__name__}: {exc}")
         logger.warning("Redis error in the %s layer: %s", layer, exc)
         raise CacheUnavailable(str(exc)) from exc
     breaker.record_success()

@@ -19,7 +19,8 @@ DEFAULTS: dict[str, Any] = {
     # retrievals are cut off by generations anyway; answers are content-addressed.
     "TTL": {"emb": 30 * 86400, "ret": 6 * 3600, "ans": 7 * 86400, "sem": 7 * 86400},
     "TTL_JITTER": 0.1,  # +-10%, so entries written together do not expire together
-    "ENABLED": {"emb": True, "ret": True, "ans": True, "sem": False},  # False: bypassed
+    # Defaults of the run-time switches (ragcache.switches): False bypasses the layer.
+    "ENABLED": {"emb": True, "ret": True, "ans": True, "sem": False},
     "SEM_THRESHOLD": 0.92,  # cosine similarity for a near-duplicate question
     "SEM_MAX_ENTRIES": 500,  # questions remembered per scope, generation and generator
     "GENERATIONS_TTL": 300,  # the Redis copy of the generations is re-read from PostgreSQL this often
@@ -29,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
     "LOCK_POLL_SECONDS": 0.02,
     "BREAKER_FAILURES": 3,  # consecutive Redis errors that open the circuit ...
     "BREAKER_OPEN_SECONDS": 5.0,  # ... for this long: every cache call is then an instant miss
+    "CENSUS_MAX_AGE": 15,  # seconds a count of the keys per layer is shown before it is taken again
 }
 
 
@@ -47,10 +49,6 @@ def ttl(layer: str) -> int:
     base = settings_["TTL"][layer]
     jitter = settings_["TTL_JITTER"]
     return max(1, int(base * random.uniform(1 - jitter, 1 + jitter)))  # noqa: S311 (not for secrets)
-
-
-def enabled(layer: str) -> bool:
-    return bool(conf()["ENABLED"][layer])
 
 
 @receiver(setting_changed)

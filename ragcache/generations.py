@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from django.utils.module_loading import import_string
 from redis import Redis
@@ -42,6 +43,34 @@ def publish(generations: Mapping[int, int]) -> None:
         return
     with contextlib.suppress(CacheUnavailable):
         client.run("gen", lambda redis: raise_copies(redis, generations))
+
+
+def copies() -> tuple[dict[int, int], int]:
+    """The copies in Redis, and their TTL in seconds (-2: there is none)."""
+
+    def read(redis: Redis) -> list[Any]:
+        pipe = redis.pipeline(transaction=False)
+        pipe.hgetall(keys.generations())
+        pipe.ttl(keys.generations())
+        return list(pipe.execute())
+
+    found, expires = client.run("gen", read)
+    return {int(cid): int(generation) for cid, generation in found.items()}, int(expires)
+
+
+def republish() -> list[int]:
+    """Raise every copy that is behind the database (a lost publish) to the database's
+    value; the collections it raised."""
+    truth = load(None)
+
+    def raise_behind(redis: Redis) -> list[int]:
+        held = {int(cid): int(gen) for cid, gen in redis.hgetall(keys.generations()).items()}
+        behind = {cid: gen for cid, gen in truth.items() if cid in held and held[cid] < gen}
+        if behind:
+            raise_copies(redis, behind)
+        return sorted(behind)
+
+    return list(client.run("gen", raise_behind))
 
 
 def resync(redis: Redis) -> None:

@@ -5,6 +5,8 @@
     {p}ans:{generator}:{prompt version}:{question}:{context}   JSON: text, citations, usage, ms
     {p}sem:{scope}:{embed model}:{generator}:{prompt version}  hash: question -> vector + answer key
     {p}gen                                                     hash: collection id -> generation (a copy)
+    {p}switches                                                hash: run-time switches (no TTL: configuration)
+    {p}census                                                  JSON: keys and bytes per layer, counted lately
     {p}doc:{document id}                                       set: ret/ans keys that cited the document
     {p}lock:{key}                                              single-flight lock for one key
     {p}stats:{minute}                                          hash: "{layer}:{metric}" -> count
@@ -74,6 +76,14 @@ def generations() -> str:
     return f"{prefix()}gen"
 
 
+def switches() -> str:
+    return f"{prefix()}switches"
+
+
+def census() -> str:
+    return f"{prefix()}census"
+
+
 def document_index(document_id: int) -> str:
     return f"{prefix()}doc:{document_id}"
 
@@ -87,11 +97,24 @@ def stats(minute: int) -> str:
 
 
 def layer_pattern(layer: str) -> str:
-    return f"{prefix()}{layer}:*"
+    return f"{glob_escape(prefix())}{glob_escape(layer)}:*"
+
+
+def kind(key: str) -> str:
+    """What a key of the app holds: a layer (emb, ret, ans, sem) or doc, gen, lock, stats,
+    switches, census; "" for a key outside the app's prefix."""
+    if not key.startswith(prefix()):
+        return ""
+    return key[len(prefix()) :].split(":", 1)[0]
+
+
+def glob_escape(text: str) -> str:
+    """`text` as a SCAN MATCH pattern that matches it literally."""
+    return "".join(f"\\{char}" if char in "*?[]\\^" else char for char in text)
 
 
 def all_pattern() -> str:
-    return f"{prefix()}*"
+    return f"{glob_escape(prefix())}*"
 
 
 def sorted_ids(ids: Iterable[int]) -> list[int]:

@@ -21,12 +21,15 @@ from typing import Any
 import numpy as np
 from redis import Redis
 
-from ragcache import client, keys
+from ragcache import client, keys, switches
 from ragcache.client import CacheUnavailable
-from ragcache.conf import conf, enabled, ttl
+from ragcache.conf import conf, ttl
 from ragcache.generations import fill_missing
 from ragcache.scripts import GET_OR_LOCK, LOOKUP, UNLOCK
-from ragcache.stats import Tally, current_minute
+from ragcache.stats import SIMILARITY, Tally, current_minute, similarity_bucket
+from ragcache.switches import enabled
+
+LOOKUP_LAYERS = ("emb", "ret", "ans")  # the layers the lookup script reads
 
 
 @dataclass(frozen=True)
@@ -139,22 +142,24 @@ class CacheRequest:
         answer_cacheable: bool,
     ) -> Lookup:
         ids = keys.sorted_ids(collection_ids)
-        read_ret = self.policy.read and enabled("ret")
-        read_ans = read_ret and answer_cacheable and self.policy.read and enabled("ans")
-        emb_key = keys.emb(embed_model, question) if self.policy.read and enabled("emb") else ""
+        emb_key = keys.emb(embed_model, question)
         token = secrets.token_hex(8)
         started = time.perf_counter()
-        args = [
-            keys.prefix(), keys.stats(current_minute()), conf()["STATS_TTL"], int(read_ret), int(read_ans),
-            keys.ret_suffix(embed_model, mode, k, question), keys.ans_stem(generator, prompt_version, question),
-            emb_key, token, conf()["LOCK_TTL"]["emb"], *ids,
-        ]  # fmt: skip
+        script_keys = [keys.generations(), keys.switches(), keys.stats(current_minute()), emb_key]
+        arguments = json.dumps({
+            "prefix": keys.prefix(), "stats_ttl": conf()["STATS_TTL"], "read": self.policy.read,
+            "answer_cacheable": answer_cacheable,
+            "defaults": {layer: bool(conf()["ENABLED"][layer]) for layer in LOOKUP_LAYERS},
+            "ret_suffix": keys.ret_suffix(embed_model, mode, k, question),
+            "ans_stem": keys.ans_stem(generator, prompt_version, question),
+            "token": token, "lock_ttl": conf()["LOCK_TTL"]["emb"], "ids": [str(cid) for cid in ids],
+        })  # fmt: skip
 
         def call(redis: Redis) -> list[Any]:
-            reply = redis.eval(LOOKUP, 0, *args)
+            reply = redis.eval(LOOKUP, len(script_keys), *script_keys, arguments)
             if reply[0] == b"gen-missing":
                 fill_missing(redis, ids)
-                reply = redis.eval(LOOKUP, 0, *args)
+                reply = redis.eval(LOOKUP, len(script_keys), *script_keys, arguments)
             return list(reply)
 
         try:
@@ -165,6 +170,9 @@ class CacheRequest:
         if reply[0] != b"ok":  # generations still missing: treat as a miss, write nothing
             self._note("ret", "error", started)
             return Lookup(scope=None)
+        switches.observe_flat(reply[6])  # this ask follows the switches the script applied
+        read_ret = self.policy.read and switches.enabled("ret")
+        read_ans = read_ret and answer_cacheable and switches.enabled("ans")
         scope = reply[1].decode()
         retrieval = json.loads(reply[2]) if reply[2] else None
         answer = json.loads(reply[3]) if reply[3] else None
@@ -280,7 +288,7 @@ class CacheRequest:
         key: str,
         value: dict[str, Any],
         document_ids: set[int],
-        semantic: tuple[str, str, np.ndarray] | None,
+        semantic: tuple[str, str, np.ndarray] | None,  # sem key, the question as asked, its embedding
     ) -> None:
         """Store a finished answer, release its lock, and send the statistics: one round trip."""
         if not (self.policy.write and enabled("ans")) or self.unavailable:
@@ -292,8 +300,9 @@ class CacheRequest:
             pipe.set(key, json.dumps(value, separators=(",", ":")), ex=expires)
             _index(pipe, key, document_ids, expires)
             if semantic is not None and enabled("sem"):
-                sem_key, question_hash, vector = semantic
-                pipe.hset(sem_key, question_hash, json.dumps({"a": key, "v": vector.astype(np.float32).tolist()}))
+                sem_key, question, vector = semantic
+                entry = {"a": key, "q": question, "v": vector.astype(np.float32).tolist()}
+                pipe.hset(sem_key, keys.question_hash(question.casefold()), json.dumps(entry))
                 pipe.expire(sem_key, ttl("sem"))
             if token is not None:
                 pipe.eval(UNLOCK, 1, keys.lock(key), token)
@@ -308,6 +317,7 @@ class CacheRequest:
         if not (enabled("sem") and self.policy.read):
             return None
         started = time.perf_counter()
+        nearest: list[float | None] = [None]  # the best similarity found, for the panel's histogram
 
         def find(redis: Redis) -> bytes | None:
             entries = redis.hgetall(sem_key)
@@ -321,7 +331,8 @@ class CacheRequest:
             norms = np.linalg.norm(matrix, axis=1) * max(float(np.linalg.norm(vector)), 1e-12)
             similarities = matrix @ vector / np.where(norms == 0, 1.0, norms)
             best = int(np.argmax(similarities))
-            if similarities[best] < conf()["SEM_THRESHOLD"]:
+            nearest[0] = float(similarities[best])
+            if similarities[best] < switches.threshold():
                 return None
             answer = redis.get(stored[best]["a"])
             return answer if isinstance(answer, bytes) else None
@@ -332,6 +343,8 @@ class CacheRequest:
             self._note("sem", "error", started)
             return None
         self._note("sem", "hit" if cached else "miss", started)
+        if nearest[0] is not None:
+            self.tally.add(SIMILARITY, f"{'hit' if cached else 'miss'}:{similarity_bucket(nearest[0])}")
         if cached:
             value: dict[str, Any] = json.loads(cached)
             self.count_answer_saved("sem", value)

@@ -2,44 +2,53 @@
 
 from __future__ import annotations
 
-# The whole read side of a cached answer in one call: the generations of the scope,
-# the retrieval entry they lead to, the answer that entry's context leads to, and the
-# statistics of what was found. When the retrieval misses, the question's embedding
-# (or the lock to compute it) comes along, so a complete miss saves a round trip too.
+# The whole read side of a cached answer in one call: the run-time switches, the
+# generations of the scope, the retrieval entry they lead to, the answer that entry's
+# context leads to, and the statistics of what was found. When the retrieval misses, the
+# question's embedding (or the lock to compute it) comes along, so a complete miss saves
+# a round trip too.
 #
-# ARGV: prefix, stats key, stats TTL, read ret (1/0), read ans (1/0), ret key suffix,
-#       ans key stem, emb key ("" to skip), emb lock token, emb lock TTL,
-#       collection ids (sorted)...
+# KEYS: the generations hash, the switches hash, the statistics bucket, the question's emb key.
+# ARGV[1], JSON: prefix, stats_ttl, read (the ask may read the cache), answer_cacheable,
+#   defaults (emb, ret, ans: on or off when no switch overrides them), ret_suffix,
+#   ans_stem, token and lock_ttl (of the embedding's lock), ids (collection ids, sorted).
 # Returns {"gen-missing"} when a generation copy is missing, else {"ok", scope digest,
 # ret value or "", ans value or "", emb status (0 not asked, 1 value, 2 locked for this
-# caller, 3 locked by another), emb value or ""}.
+# caller, 3 locked by another), emb value or "", the switches as HGETALL gives them}.
 LOOKUP = """
-local prefix = ARGV[1]
-local stats = ARGV[2]
-local ids = {}
-for i = 11, #ARGV do ids[#ids + 1] = ARGV[i] end
+local a = cjson.decode(ARGV[1])
+local switches = redis.call('HGETALL', KEYS[2])
+local on = {}
+for layer, default in pairs(a['defaults']) do on[layer] = default end
+for i = 1, #switches, 2 do
+  if on[switches[i]] ~= nil then on[switches[i]] = switches[i + 1] == '1' end
+end
+local ids = a['ids']
 local parts = {}
 if #ids > 0 then
-  local gens = redis.call('HMGET', prefix .. 'gen', unpack(ids))
+  local gens = redis.call('HMGET', KEYS[1], unpack(ids))
   for i = 1, #ids do
     if not gens[i] then return {'gen-missing'} end
     parts[i] = ids[i] .. ':' .. gens[i]
   end
 end
 local scope = redis.sha1hex(table.concat(parts, ','))
+local prefix = a['prefix']
+local read_ret = a['read'] and on['ret']
+local read_ans = read_ret and a['answer_cacheable'] and on['ans']
 local ret, ans = '', ''
 local function count(field, amount)
-  redis.call('HINCRBYFLOAT', stats, field, tonumber(amount) or 0)
+  redis.call('HINCRBYFLOAT', KEYS[3], field, tonumber(amount) or 0)
 end
-if ARGV[4] == '1' then
-  redis.call('EXPIRE', stats, ARGV[3])
-  ret = redis.call('GET', prefix .. 'ret:' .. scope .. ARGV[6]) or ''
+if read_ret then
+  redis.call('EXPIRE', KEYS[3], a['stats_ttl'])
+  ret = redis.call('GET', prefix .. 'ret:' .. scope .. a['ret_suffix']) or ''
   if ret ~= '' then
     local entry = cjson.decode(ret)
     count('ret:hit', 1)
     count('ret:saved_ms', entry['ms'])
-    if ARGV[5] == '1' then
-      ans = redis.call('GET', prefix .. 'ans:' .. ARGV[7] .. entry['ctx']) or ''
+    if read_ans then
+      ans = redis.call('GET', prefix .. 'ans:' .. a['ans_stem'] .. entry['ctx']) or ''
       if ans ~= '' then
         local answer = cjson.decode(ans)
         count('ans:hit', 1)
@@ -56,17 +65,17 @@ if ARGV[4] == '1' then
   end
 end
 local emb_status, emb = 0, ''
-if ret == '' and ARGV[8] ~= '' then
-  emb = redis.call('GET', ARGV[8]) or ''
+if ret == '' and a['read'] and on['emb'] then
+  emb = redis.call('GET', KEYS[4]) or ''
   if emb ~= '' then
     emb_status = 1
-  elseif redis.call('SET', prefix .. 'lock:' .. ARGV[8], ARGV[9], 'NX', 'EX', ARGV[10]) then
+  elseif redis.call('SET', prefix .. 'lock:' .. KEYS[4], a['token'], 'NX', 'EX', a['lock_ttl']) then
     emb_status = 2
   else
     emb_status = 3
   end
 end
-return {'ok', scope, ret, ans, emb_status, emb}
+return {'ok', scope, ret, ans, emb_status, emb, switches}
 """
 
 # Set copies of generations, never lowering one: a slow writer (or a resync) that read
@@ -101,12 +110,24 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# Delete every entry that cited a document, and the index itself.
+# Delete every entry that cited a document, and the index itself; the entries deleted.
 INVALIDATE_DOCUMENT = """
 local keys = redis.call('SMEMBERS', KEYS[1])
+local deleted = 0
 for i = 1, #keys, 500 do
-  redis.call('UNLINK', unpack(keys, i, math.min(i + 499, #keys)))
+  deleted = deleted + redis.call('UNLINK', unpack(keys, i, math.min(i + 499, #keys)))
 end
 redis.call('UNLINK', KEYS[1])
-return #keys
+return deleted
+"""
+
+# Set a key's TTL, or extend it, atomically. KEYS: the key. ARGV: seconds, extend (1/0).
+# Returns the new TTL, or -2 when the key does not exist.
+EXPIRE = """
+local ttl = redis.call('TTL', KEYS[1])
+if ttl == -2 then return -2 end
+local seconds = tonumber(ARGV[1])
+if ARGV[2] == '1' and ttl > 0 then seconds = seconds + ttl end
+redis.call('EXPIRE', KEYS[1], seconds)
+return seconds
 """

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("documents/", include("documents.urls")),
+    path("admin/cache/", include("cachepanel.urls")),  # before the admin's own catch-all URLs
     path("admin/", admin.site.urls),
     path("", include("chat.urls")),
 ]

@@ -184,3 +184,17 @@ def test_the_flush_cache_action_deletes_the_entries_that_cite_a_document(admin_c
     )
     assert "Deleted 2 cache entries." in response.content.decode()
     assert not list(get_redis_connection().scan_iter(match="rc:ans:*"))
+
+
+def test_chunks_are_read_only_in_the_admin_and_deleted_with_their_document_only(admin_client):
+    document = ingested(collection_create(), "tea.txt", TEA)
+    chunk = document.chunks.get()
+    page = admin_client.get(reverse("admin:documents_chunk_change", args=[chunk.pk]))
+    assert page.status_code == 200 and "Green tea" in page.content.decode()
+    assert b'class="deletelink"' not in page.content
+    assert (
+        admin_client.post(reverse("admin:documents_chunk_delete", args=[chunk.pk]), {"post": "yes"}).status_code == 403
+    )
+    changelist = admin_client.get(reverse("admin:documents_chunk_changelist"))
+    assert b"delete_selected" not in changelist.content
+    assert Chunk.objects.filter(pk=chunk.pk).exists()

@@ -1,0 +1,86 @@
+"""Geometry of the panel's server-rendered SVG charts: plain numbers for the templates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ragcache.stats import current_minute
+
+SLOT = 10  # width of one bar's slot in the viewBox
+BAR = 8
+HEIGHT = 100  # of the viewBox; bars use all but the top few units
+TOP = 4
+
+
+def _stack(x: float, below: float, above: float, scale: float) -> dict[str, float]:
+    """A two-part bar: `below` at the bottom, `above` on it."""
+    below_h, above_h = below * scale, above * scale
+    return {
+        "x": x,
+        "below_y": HEIGHT - below_h,
+        "below_h": below_h,
+        "above_y": HEIGHT - below_h - above_h,
+        "above_h": above_h,
+    }
+
+
+def hits_and_misses(series: list[dict[str, dict[str, float]]], layer: str, label: str) -> dict[str, Any]:
+    """Hits (bottom) and misses (top) per minute, oldest first, the newest minute last."""
+    counts = [(int(minute[layer]["hit"]), int(minute[layer]["miss"])) for minute in series]
+    peak = max((hits + misses for hits, misses in counts), default=0)
+    scale = (HEIGHT - TOP) / peak if peak else 0.0
+    first = current_minute() - len(counts) + 1
+    bars = []
+    for index, (hits, misses) in enumerate(counts):
+        at = datetime.fromtimestamp((first + index) * 60, tz=UTC).strftime("%H:%M")
+        bars.append(
+            {**_stack(index * SLOT + (SLOT - BAR) / 2, hits, misses, scale), "hits": hits, "misses": misses, "at": at}
+        )
+    return {
+        "layer": layer,
+        "label": label,
+        "bars": bars,
+        "width": len(counts) * SLOT,
+        "height": HEIGHT,
+        "peak": peak,
+        "hits": sum(hits for hits, _ in counts),
+        "misses": sum(misses for _, misses in counts),
+    }
+
+
+LOWEST = 50  # similarities below 0.50 share the first bin
+
+
+def similarity_histogram(histogram: dict[str, dict[int, int]], threshold: float) -> dict[str, Any]:
+    """Nearest-neighbour similarities of semantic lookups: served (hits) and not (misses),
+    one bin per hundredth from 0.50 up, and where the threshold lies."""
+    bins: list[dict[str, Any]] = []
+    for index, bucket in enumerate(range(LOWEST - 1, 101)):
+        if bucket < LOWEST:
+            hits = sum(n for b, n in histogram["hit"].items() if b < LOWEST)
+            misses = sum(n for b, n in histogram["miss"].items() if b < LOWEST)
+            label = f"below {LOWEST / 100:.2f}"
+        else:
+            hits, misses = histogram["hit"].get(bucket, 0), histogram["miss"].get(bucket, 0)
+            label = f"{bucket / 100:.2f}" if bucket == 100 else f"{bucket / 100:.2f} to {(bucket + 1) / 100:.2f}"
+        bins.append({"index": index, "hits": hits, "misses": misses, "label": label})
+    peak = max((b["hits"] + b["misses"] for b in bins), default=0)
+    scale = (HEIGHT - TOP) / peak if peak else 0.0
+    for b in bins:
+        b.update(_stack(b["index"] * SLOT + (SLOT - BAR) / 2, b["hits"], b["misses"], scale))
+    # The threshold's position: bin k starts at k * SLOT and covers bucket LOWEST - 1 + k.
+    threshold_x = (min(max(threshold * 100, LOWEST), 101) - (LOWEST - 1)) * SLOT
+    return {
+        "bins": bins,
+        "width": len(bins) * SLOT,
+        "height": HEIGHT,
+        "peak": peak,
+        "threshold": threshold,
+        "threshold_x": threshold_x,
+        "hits": sum(b["hits"] for b in bins),
+        "misses": sum(b["misses"] for b in bins),
+        "ticks": [
+            {"x": (bucket - (LOWEST - 1)) * SLOT, "label": f"{bucket / 100:.1f}"} for bucket in range(LOWEST, 101, 10)
+        ],
+    }

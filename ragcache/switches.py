@@ -1,0 +1,109 @@
+"""Run-time switches: each layer on or off, and the semantic threshold, as admins set them.
+
+Django settings (RAGCACHE["ENABLED"], RAGCACHE["SEM_THRESHOLD"]) stay the defaults. An
+admin's overrides live in one Redis hash, `rc:switches`, which the lookup script of
+every ask reads and applies in the same round trip: the ask that follows a change, in
+any process, already obeys it. Each process keeps the last overrides it saw for the
+rest of that ask; code outside an ask calls `refresh()`.
+
+The hash has no TTL, unlike the app's cache keys: it is configuration, and an eviction
+must never silently switch a layer back on. flush_all() leaves it alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from redis import Redis
+
+from ragcache import client, keys
+from ragcache.client import CacheUnavailable
+from ragcache.conf import LAYERS, conf
+
+THRESHOLD = "sem_threshold"
+REFRESH_SECONDS = 5.0
+
+_lock = threading.Lock()
+_overrides: dict[str, str] = {}
+_seen_at = 0.0
+
+
+def observe(fields: Mapping[Any, Any]) -> None:
+    """Take the overrides as Redis holds them (from a lookup reply, or a refresh)."""
+    global _overrides, _seen_at
+    decoded = {_text(name): _text(value) for name, value in fields.items()}
+    with _lock:
+        _overrides, _seen_at = decoded, time.monotonic()
+
+
+def observe_flat(reply: list[Any]) -> None:
+    """The same, from HGETALL's flat reply inside a script's answer."""
+    observe(dict(zip(reply[::2], reply[1::2], strict=True)))
+
+
+def refresh(max_age: float = REFRESH_SECONDS) -> None:
+    """Re-read the overrides if this process has not seen them for `max_age` seconds."""
+    if time.monotonic() - _seen_at < max_age:
+        return
+    with contextlib.suppress(CacheUnavailable):
+        observe(client.run("switches", lambda redis: redis.hgetall(keys.switches())))
+
+
+def enabled(layer: str) -> bool:
+    override = _overrides.get(layer)
+    return override == "1" if override is not None else bool(conf()["ENABLED"][layer])
+
+
+def threshold() -> float:
+    override = _overrides.get(THRESHOLD)
+    return float(override) if override is not None else float(conf()["SEM_THRESHOLD"])
+
+
+def defaults() -> dict[str, Any]:
+    return {**{layer: bool(conf()["ENABLED"][layer]) for layer in LAYERS}, THRESHOLD: float(conf()["SEM_THRESHOLD"])}
+
+
+def current() -> dict[str, Any]:
+    """Each switch's value, and whether it is an admin's override or the settings' default."""
+    refresh(0)
+    return {
+        **{layer: {"on": enabled(layer), "overridden": layer in _overrides} for layer in LAYERS},
+        THRESHOLD: {"value": threshold(), "overridden": THRESHOLD in _overrides},
+    }
+
+
+def switches_set(*, layers: Mapping[str, bool], sem_threshold: float | None) -> dict[str, str]:
+    """Store overrides; a value equal to the settings' default removes its override."""
+    base = defaults()
+    stored: dict[Any, Any] = {layer: "1" if on else "0" for layer, on in layers.items() if on != base[layer]}
+    removed = [layer for layer, on in layers.items() if on == base[layer]]
+    if sem_threshold is not None:
+        if sem_threshold == base[THRESHOLD]:
+            removed.append(THRESHOLD)
+        else:
+            stored[THRESHOLD] = repr(float(sem_threshold))
+
+    def write(redis: Redis) -> dict[bytes, bytes]:
+        pipe = redis.pipeline()
+        if removed:
+            pipe.hdel(keys.switches(), *removed)
+        if stored:
+            pipe.hset(keys.switches(), mapping=stored)
+        pipe.hgetall(keys.switches())
+        return dict(pipe.execute()[-1])
+
+    observe(client.run("switches", write))
+    return dict(_overrides)
+
+
+def switches_reset() -> None:
+    client.run("switches", lambda redis: redis.unlink(keys.switches()))
+    observe({})
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else value
