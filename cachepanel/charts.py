@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from ragcache.stats import current_minute
@@ -13,15 +12,16 @@ HEIGHT = 100  # of the viewBox; bars use all but the top few units
 TOP = 4
 
 
-def _stack(x: float, below: float, above: float, scale: float) -> dict[str, float]:
-    """A two-part bar: `below` at the bottom, `above` on it."""
-    below_h, above_h = below * scale, above * scale
+def _stack(x: float, below: float, above: float, scale: float) -> dict[str, Any]:
+    """A two-part bar: `below` (hits) at the bottom, `above` (misses) on it."""
+    below_h, above_h = round(below * scale, 2), round(above * scale, 2)
     return {
         "x": x,
-        "below_y": HEIGHT - below_h,
+        "below_y": round(HEIGHT - below_h, 2),
         "below_h": below_h,
-        "above_y": HEIGHT - below_h - above_h,
+        "above_y": round(HEIGHT - below_h - above_h, 2),
         "above_h": above_h,
+        "empty": not (below or above),
     }
 
 
@@ -33,10 +33,9 @@ def hits_and_misses(series: list[dict[str, dict[str, float]]], layer: str, label
     first = current_minute() - len(counts) + 1
     bars = []
     for index, (hits, misses) in enumerate(counts):
-        at = datetime.fromtimestamp((first + index) * 60, tz=UTC).strftime("%H:%M")
-        bars.append(
-            {**_stack(index * SLOT + (SLOT - BAR) / 2, hits, misses, scale), "hits": hits, "misses": misses, "at": at}
-        )
+        minute_of_day = (first + index) % 1440  # Unix minutes: UTC
+        title = f"{minute_of_day // 60:02d}:{minute_of_day % 60:02d} UTC: {hits} hits, {misses} misses"
+        bars.append({**_stack(index * SLOT + (SLOT - BAR) / 2, hits, misses, scale), "title": title})
     return {
         "layer": layer,
         "label": label,
@@ -64,7 +63,7 @@ def similarity_histogram(histogram: dict[str, dict[int, int]], threshold: float)
         else:
             hits, misses = histogram["hit"].get(bucket, 0), histogram["miss"].get(bucket, 0)
             label = f"{bucket / 100:.2f}" if bucket == 100 else f"{bucket / 100:.2f} to {(bucket + 1) / 100:.2f}"
-        bins.append({"index": index, "hits": hits, "misses": misses, "label": label})
+        bins.append({"index": index, "hits": hits, "misses": misses, "title": f"{label}: {hits} served, {misses} not"})
     peak = max((b["hits"] + b["misses"] for b in bins), default=0)
     scale = (HEIGHT - TOP) / peak if peak else 0.0
     for b in bins:

@@ -144,10 +144,7 @@ def overview_read() -> Overview:
         "on": current["sem"]["on"],
         "threshold": threshold["value"],
         "threshold_overridden": threshold["overridden"],
-        "windows": {
-            window: charts.similarity_histogram(summary["similarity"][window], threshold["value"])
-            for window in stats.WINDOWS
-        },
+        "day": charts.similarity_histogram(summary["similarity"]["1d"], threshold["value"]),
     }
     return overview
 

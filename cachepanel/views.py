@@ -112,6 +112,7 @@ def _keys_page(
     filters = KeyFilterForm(request.GET)
     context: dict[str, Any] = {
         "filters": filters, "can_manage": request.user.has_perm(MANAGE), "error": "", "detail_error": detail_error,
+        "query": "", "this_page": "",
     }  # fmt: skip
     if detail_error and region == "key-detail":
         return render(request, "cachepanel/_key_detail.html", context, status=status)

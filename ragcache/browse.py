@@ -20,13 +20,18 @@ from ragcache import client, keys
 PAGE_ROWS = 50
 MAX_STRING_BYTES = 256 * 1024  # of a value shown in the detail pane
 MAX_MEMBERS = 200  # of a hash or set shown in the detail pane
-MAX_SCAN_CALLS = 20  # per page: a filter that matches little must not hold Redis long
+SCAN_BUDGET_MS = 10  # per page: a filter that matches little must not hold Redis long
 
-# ARGV: cursor, match pattern, COUNT, rows wanted, most SCAN calls, then the needles: a
-# key is listed when it contains any of them (plain text, no pattern), or always when
-# there are none. Returns {next cursor, {{key, type, pttl, idle seconds, bytes}...}}.
+# ARGV: cursor, match pattern, COUNT, rows wanted, the most milliseconds to scan, then
+# the needles: a key is listed when it contains any of them (plain text, no pattern), or
+# always when there are none. Returns {next cursor, {{key, type, pttl, idle seconds, bytes}...}}.
 PAGE = """
-local cursor, wanted, calls = ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5])
+local function now_us()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000000 + tonumber(time[2])
+end
+local cursor, wanted = ARGV[1], tonumber(ARGV[4])
+local deadline = now_us() + tonumber(ARGV[5]) * 1000
 local needles = {}
 for i = 6, #ARGV do needles[#needles + 1] = ARGV[i] end
 local function listed(key)
@@ -39,7 +44,7 @@ end
 local rows = {}
 repeat
   local reply = redis.call('SCAN', cursor, 'MATCH', ARGV[2], 'COUNT', ARGV[3])
-  cursor, calls = reply[1], calls - 1
+  cursor = reply[1]
   for _, key in ipairs(reply[2]) do
     if listed(key) then
       -- Idle time first: nothing here resets it, but reading a value would.
@@ -51,7 +56,7 @@ repeat
       end
     end
   end
-until cursor == '0' or #rows >= wanted or calls <= 0
+until cursor == '0' or #rows >= wanted or now_us() > deadline
 return {cursor, rows}
 """
 
@@ -141,10 +146,10 @@ def keys_page(*, cursor: str = "0", kind: str = "", text: str = "", rows: int = 
     if kind in {"gen", "switches", "census"}:  # keys without a colon after the kind
         pattern = keys.glob_escape(f"{keys.prefix()}{kind}") + "*"
     needles = [text, question_needle(text)] if text.strip() else []
-    count = 1000 if needles else 100
+    count = 1000 if needles else rows
 
     def read(redis: Redis) -> list[Any]:
-        return list(redis.eval(PAGE, 0, cursor, pattern, count, rows, MAX_SCAN_CALLS, *needles))
+        return list(redis.eval(PAGE, 0, cursor, pattern, count, rows, SCAN_BUDGET_MS, *needles))
 
     next_cursor, found = client.run("panel", read)
     return KeyPage(
@@ -183,6 +188,8 @@ def decode(detail: KeyDetail, value: list[bytes]) -> None:
     """Fill detail.value by what the key's kind stores; detail.warning and .raw if the
     value is not that."""
     expected = EXPECTED_TYPE.get(detail.kind)
+    if detail.kind == "stats" and detail.key.startswith(keys.stats_sums(0).rsplit(":", 1)[0] + ":"):
+        expected = "string"
     if detail.type == "string":
         detail.truncated = detail.size > MAX_STRING_BYTES
     if expected != detail.type:
@@ -302,9 +309,11 @@ def _generations(key: str, fields: dict[str, bytes]) -> dict[str, Any]:
     return {"generations": {int(cid): int(gen) for cid, gen in fields.items()}}
 
 
-def _statistics(key: str, fields: dict[str, bytes]) -> dict[str, Any]:
+def _statistics(key: str, value: dict[str, bytes] | bytes) -> dict[str, Any]:
     minute = int(key.rsplit(":", 1)[1])
-    return {"minute": minute * 60, "fields": {name: float(value) for name, value in sorted(fields.items())}}
+    if isinstance(value, bytes):  # the sums of the minutes before this one
+        return {"minute": minute * 60, "sums": _json_object(value)}
+    return {"minute": minute * 60, "fields": {name: float(count) for name, count in sorted(value.items())}}
 
 
 def _lock(key: str, raw: bytes) -> dict[str, Any]:

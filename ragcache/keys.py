@@ -10,6 +10,7 @@
     {p}doc:{document id}                                       set: ret/ans keys that cited the document
     {p}lock:{key}                                              single-flight lock for one key
     {p}stats:{minute}                                          hash: "{layer}:{metric}" -> count
+    {p}stats:sums:{minute}                                     JSON: sums of the minutes before, kept a minute
 
 {p} is RAGCACHE["PREFIX"] followed by a colon. {question} is the SHA-256 of the
 normalized, case-folded question (32 hex digits). {scope} is the SHA-1 of
@@ -94,6 +95,17 @@ def lock(key: str) -> str:
 
 def stats(minute: int) -> str:
     return f"{prefix()}stats:{minute}"
+
+
+def stats_buckets(first: int, last: int) -> list[str]:
+    """The statistics' buckets of the minutes from `first` to `last`, both included."""
+    stem = f"{prefix()}stats:"
+    return [f"{stem}{minute}" for minute in range(first, last + 1)]
+
+
+def stats_sums(minute: int) -> str:
+    """The sums of the statistics' completed minutes, as of `minute` (see stats.summary)."""
+    return f"{prefix()}stats:sums:{minute}"
 
 
 def layer_pattern(layer: str) -> str:

@@ -21,37 +21,51 @@ METRICS = ("hit", "miss", "error", "bypass", "saved_ms", "saved_tokens", "saved_
 WINDOWS = {"5m": 5, "1h": 60, "1d": 1440}
 SIMILARITY = "simil"
 
-# Sums of every field over windows of the newest buckets, and the hits and misses of
-# each of the newest minutes one by one (the chart), in one call however many buckets.
-# KEYS: the buckets, oldest first. ARGV: the number of minutes charted, then the windows
-# in minutes. Returns JSON: {"windows": {minutes: {field: sum}}, "series": [{field: n}]}.
+CHARTED = 60  # minutes of the per-minute chart
+
+# The statistics of the windows and the chart in one call. The completed minutes never
+# change, so their sums are computed once a minute, by whoever asks first, and kept
+# under KEYS[1]; only the current minute's bucket is read fresh each time.
+# KEYS: where this minute's sums of the completed minutes are kept, then the buckets,
+# oldest first, the current minute last. ARGV: minutes charted, seconds to keep the
+# sums, then the windows in minutes.
+# Returns {JSON {"windows": {minutes: {field: sum}}, "series": [{field: n}, ...]} of the
+# completed minutes, the current bucket as HGETALL gives it}.
 SUMMARY = """
-local charted = tonumber(ARGV[1])
-local windows, sums = {}, {}
-for i = 2, #ARGV do
-  windows[#windows + 1] = tonumber(ARGV[i])
-  sums[ARGV[i]] = {}
-end
-local series = {}
-for i = 1, #KEYS do
-  local age = #KEYS - i
-  local fields = redis.call('HGETALL', KEYS[i])
-  local minute = {}
-  for j = 1, #fields, 2 do
-    local field, value = fields[j], tonumber(fields[j + 1]) or 0
-    for _, window in ipairs(windows) do
-      if age < window then
-        local sum = sums[tostring(window)]
-        sum[field] = (sum[field] or 0) + value
+local done = redis.call('GET', KEYS[1])
+if not done then
+  local charted = tonumber(ARGV[1])
+  local limits, sums = {}, {}
+  for i = 3, #ARGV do
+    limits[#limits + 1] = tonumber(ARGV[i])
+    sums[#sums + 1] = {}
+  end
+  local series = {}
+  for i = 2, #KEYS - 1 do
+    local age = #KEYS - i
+    local fields = redis.call('HGETALL', KEYS[i])
+    local minute = {}
+    for j = 1, #fields, 2 do
+      local field, value = fields[j], tonumber(fields[j + 1]) or 0
+      for w = 1, #limits do
+        if age < limits[w] then
+          local sum = sums[w]
+          sum[field] = (sum[field] or 0) + value
+        end
+      end
+      if age < charted then
+        local tail = string.sub(field, -4)
+        if tail == ':hit' or tail == 'miss' then minute[field] = value end
       end
     end
-    if age < charted and (string.sub(field, -4) == ':hit' or string.sub(field, -5) == ':miss') then
-      minute[field] = value
-    end
+    if age < charted then series[#series + 1] = minute end
   end
-  if age < charted then series[#series + 1] = minute end
+  local windows = {}
+  for w = 1, #limits do windows[ARGV[w + 2]] = sums[w] end
+  done = cjson.encode({windows = windows, series = series})
+  redis.call('SET', KEYS[1], done, 'EX', ARGV[2])
 end
-return cjson.encode({windows = sums, series = series})
+return {done, redis.call('HGETALL', KEYS[#KEYS])}
 """
 
 
@@ -86,33 +100,43 @@ class Tally:
         self.counts.clear()
 
 
-def summary(*, windows: dict[str, int] | None = None, charted: int = 60) -> dict[str, Any]:
-    """Per window: each layer's metrics (and the similarity histogram); per charted
-    minute, oldest first: each layer's hits and misses. One round trip."""
-    windows = windows or WINDOWS
-    longest = max([*windows.values(), charted])
+def summary() -> dict[str, Any]:
+    """Per window (5m, 1h, 1d): each layer's metrics, and the similarity histogram; per
+    minute of the last hour, oldest first: each layer's hits and misses. One round trip."""
     now = current_minute()
-    buckets = [keys.stats(minute) for minute in range(now - longest + 1, now + 1)]
-    raw = json.loads(
-        client.run("stats", lambda redis: redis.eval(SUMMARY, len(buckets), *buckets, charted, *windows.values()))
+    longest = max(WINDOWS.values())
+    script_keys = [keys.stats_sums(now), *keys.stats_buckets(now - longest + 1, now)]
+    arguments = [CHARTED, 120, *WINDOWS.values()]  # kept past the minute, for a clock slightly behind
+    done_raw, current_raw = client.run(
+        "stats", lambda redis: redis.eval(SUMMARY, len(script_keys), *script_keys, *arguments)
     )
-    sums = raw["windows"]
+    done = json.loads(done_raw)
+    current = {name.decode(): float(value) for name, value in zip(current_raw[::2], current_raw[1::2], strict=True)}
+    windows: dict[str, dict[str, float]] = {}
+    for name, minutes in WINDOWS.items():
+        fields = dict(done["windows"].get(str(minutes)) or {})  # {} or [] when empty: Lua cannot tell
+        for field, value in current.items():
+            fields[field] = fields.get(field, 0) + value
+        windows[name] = fields
+    series = [*(minute or {} for minute in done["series"]), current]
     return {
-        "windows": {name: _by_layer(sums.get(str(minutes)) or {}) for name, minutes in windows.items()},
-        "similarity": {name: _similarity(sums.get(str(minutes)) or {}) for name, minutes in windows.items()},
-        # An empty minute comes back as {} or [] (Lua cannot tell them apart).
-        "series": [_by_layer(minute or {}, METRICS[:2]) for minute in raw["series"]],
+        "windows": {name: _by_layer(fields) for name, fields in windows.items()},
+        "similarity": {name: _similarity(fields) for name, fields in windows.items()},
+        "series": [_by_layer(minute, METRICS[:2]) for minute in series],
     }
 
 
 def totals(minutes: int) -> dict[str, dict[str, float]]:
-    """Sum of each layer's metrics over the last `minutes` minutes."""
-    return dict(summary(windows={"window": minutes}, charted=0)["windows"]["window"])
+    """Sum of each layer's metrics over the last 5, 60 or 1440 minutes."""
+    name = next((name for name, length in WINDOWS.items() if length == minutes), None)
+    if name is None:
+        raise ValueError(f"Statistics are summed over {', '.join(map(str, WINDOWS.values()))} minutes.")
+    return dict(summary()["windows"][name])
 
 
 def hit_ratios() -> dict[str, dict[str, dict[str, float | None]]]:
     """Per window (5m, 1h, 1d) and layer: the counts, and hits / (hits + misses)."""
-    return {window: with_ratios(layers) for window, layers in summary(charted=0)["windows"].items()}
+    return {window: with_ratios(layers) for window, layers in summary()["windows"].items()}
 
 
 def with_ratios(layers: dict[str, dict[str, float]]) -> dict[str, dict[str, float | None]]:

@@ -9,6 +9,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.chat.factories import handbook
 
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_user_asks_sees_the_answer_stream_in_and_follows_a_citation(live_server, page: Page):
