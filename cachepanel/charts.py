@@ -80,6 +80,7 @@ def similarity_histogram(histogram: dict[str, dict[int, int]], threshold: float)
         "hits": sum(b["hits"] for b in bins),
         "misses": sum(b["misses"] for b in bins),
         "ticks": [
-            {"x": (bucket - (LOWEST - 1)) * SLOT, "label": f"{bucket / 100:.1f}"} for bucket in range(LOWEST, 101, 10)
+            {"percent": round((bucket - (LOWEST - 1)) * 100 / len(bins), 2), "label": f"{bucket / 100:.1f}"}
+            for bucket in range(LOWEST, 101, 10)
         ],
     }

@@ -81,6 +81,11 @@ class Overview:
     totals_day: dict[str, float] = field(default_factory=dict)
 
     @property
+    def switched(self) -> bool:
+        """A layer is on or off by an admin's run-time switch, not by the settings."""
+        return any(layer.overridden for layer in self.layers)
+
+    @property
     def behind(self) -> bool:
         """A generation copy is behind the database: a publish was lost."""
         return any(row.state == "behind" for row in self.generations)

@@ -26,6 +26,7 @@ from django_htmx.http import HttpResponseClientRedirect, HttpResponseClientRefre
 from cachepanel import selectors, services
 from cachepanel.admin import MANAGE, VIEW
 from cachepanel.forms import ExpireForm, FlushForm, KeyFilterForm, KeyForm, SwitchesForm
+from ragcache.browse import PAGE_ROWS
 from ragcache.client import CacheUnavailable
 from ragcache.invalidation import FLUSHABLE
 
@@ -124,16 +125,27 @@ def _keys_page(
                 return render(request, "cachepanel/_key_detail.html", context)
         if filters.is_valid():
             data = filters.cleaned_data
-            context["page"] = selectors.key_page_read(cursor=data["cursor"], kind=data["kind"], text=data["text"])
-            context["query"] = urlencode({"kind": data["kind"], "text": data["text"]})
-            context["this_page"] = urlencode({"kind": data["kind"], "text": data["text"], "cursor": data["cursor"]})
+            page = selectors.key_page_read(cursor=data["cursor"], kind=data["kind"], text=data["text"])
+            shown = (data["shown"] or 0) + len(page.rows)
+            context.update(
+                page=page,
+                shown=shown,
+                continued=bool(data["shown"]),
+                # A search goes on by itself, a stretch of the keyspace per request, until a page is full.
+                searching=bool(data["text"].strip()) and page.cursor != "0" and shown < PAGE_ROWS,
+                query=urlencode({"kind": data["kind"], "text": data["text"]}),
+                this_page=urlencode({"kind": data["kind"], "text": data["text"], "cursor": data["cursor"]}),
+            )
+            context["detail_url"] = f"{reverse('cachepanel:key')}?{context['query']}&key="
     except CacheUnavailable as exc:
         context["error"] = str(exc) or "Redis did not answer."
         context["availability"] = selectors.availability_read(context["error"])
     if region == "key-rows":
         return render(request, "cachepanel/_key_rows.html", context)
-    page = _page_context(request, "Cache keys", "keys", **context)
-    return render(request, "cachepanel/keys.html", page, status=status)
+    if region == "key-more":
+        return render(request, "cachepanel/_key_more.html", context)
+    whole = _page_context(request, "Cache keys", "keys", **context)
+    return render(request, "cachepanel/keys.html", whole, status=status)
 
 
 @require_POST

@@ -21,41 +21,40 @@ PAGE_ROWS = 50
 MAX_STRING_BYTES = 256 * 1024  # of a value shown in the detail pane
 MAX_MEMBERS = 200  # of a hash or set shown in the detail pane
 SCAN_BUDGET_MS = 10  # per page: a filter that matches little must not hold Redis long
+SEARCH_COUNT = 2000  # SCAN's COUNT when filtering: most keys are passed over in Redis's C code
 
-# ARGV: cursor, match pattern, COUNT, rows wanted, the most milliseconds to scan, then
-# the needles: a key is listed when it contains any of them (plain text, no pattern), or
-# always when there are none. Returns {next cursor, {{key, type, pttl, idle seconds, bytes}...}}.
+# ARGV: cursor, COUNT, rows wanted, the most milliseconds to scan, the text every key
+# listed starts with, then one or more MATCH patterns. Each stretch of the keyspace is
+# scanned once per pattern from the same cursor (the cursor is a place in the table,
+# whatever the pattern), so a key matching any pattern is listed, once.
+# Returns {next cursor, {{key, type, pttl, idle seconds, bytes}...}}.
 PAGE = """
 local function now_us()
   local time = redis.call('TIME')
   return tonumber(time[1]) * 1000000 + tonumber(time[2])
 end
-local cursor, wanted = ARGV[1], tonumber(ARGV[4])
-local deadline = now_us() + tonumber(ARGV[5]) * 1000
-local needles = {}
-for i = 6, #ARGV do needles[#needles + 1] = ARGV[i] end
-local function listed(key)
-  if #needles == 0 then return true end
-  for _, needle in ipairs(needles) do
-    if string.find(key, needle, 1, true) then return true end
-  end
-  return false
-end
-local rows = {}
+local cursor, count, wanted, stem = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[5]
+local deadline = now_us() + tonumber(ARGV[4]) * 1000
+local rows, listed = {}, {}
 repeat
-  local reply = redis.call('SCAN', cursor, 'MATCH', ARGV[2], 'COUNT', ARGV[3])
-  cursor = reply[1]
-  for _, key in ipairs(reply[2]) do
-    if listed(key) then
-      -- Idle time first: nothing here resets it, but reading a value would.
-      local idle = redis.pcall('OBJECT', 'IDLETIME', key)
-      local kind = redis.call('TYPE', key)['ok']
-      if kind ~= 'none' then
-        if type(idle) ~= 'number' then idle = -1 end
-        rows[#rows + 1] = {key, kind, redis.call('PTTL', key), idle, redis.call('MEMORY', 'USAGE', key) or 0}
+  local next_cursor = cursor
+  for p = 6, #ARGV do
+    local reply = redis.call('SCAN', cursor, 'MATCH', ARGV[p], 'COUNT', count)
+    next_cursor = reply[1]
+    for _, key in ipairs(reply[2]) do
+      if not listed[key] and string.sub(key, 1, #stem) == stem then
+        listed[key] = true
+        -- Idle time first: nothing here resets it, but reading a value would.
+        local idle = redis.pcall('OBJECT', 'IDLETIME', key)
+        local kind = redis.call('TYPE', key)['ok']
+        if kind ~= 'none' then
+          if type(idle) ~= 'number' then idle = -1 end
+          rows[#rows + 1] = {key, kind, redis.call('PTTL', key), idle, redis.call('MEMORY', 'USAGE', key) or 0}
+        end
       end
     end
   end
+  cursor = next_cursor
 until cursor == '0' or #rows >= wanted or now_us() > deadline
 return {cursor, rows}
 """
@@ -142,14 +141,16 @@ def keys_page(*, cursor: str = "0", kind: str = "", text: str = "", rows: int = 
         raise ValueError(f"Unknown kind of key {kind!r}.")
     if not cursor.isascii() or not cursor.isdecimal():
         raise ValueError("The cursor is a number from the previous page.")
-    pattern = keys.layer_pattern(kind) if kind else keys.all_pattern()
-    if kind in {"gen", "switches", "census"}:  # keys without a colon after the kind
-        pattern = keys.glob_escape(f"{keys.prefix()}{kind}") + "*"
-    needles = [text, question_needle(text)] if text.strip() else []
-    count = 1000 if needles else rows
+    # Filtering is SCAN's own MATCH, in Redis's C code: the text, taken literally
+    # (escaped), or the question's hash, which every key of that question holds.
+    stem = keys.prefix() + kind
+    if text.strip():
+        patterns, count = [f"*{keys.glob_escape(text)}*", f"*{question_needle(text)}*"], SEARCH_COUNT
+    else:
+        patterns, count = [keys.glob_escape(stem) + "*"], rows
 
     def read(redis: Redis) -> list[Any]:
-        return list(redis.eval(PAGE, 0, cursor, pattern, count, rows, SCAN_BUDGET_MS, *needles))
+        return list(redis.eval(PAGE, 0, cursor, count, rows, SCAN_BUDGET_MS, stem, *patterns))
 
     next_cursor, found = client.run("panel", read)
     return KeyPage(

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 def test_cache_fill_writes_realistic_entries_of_every_layer_that_the_panel_decodes(capsys):
     call_command("cache_fill", "300")
-    assert "Wrote 300 keys for 100 synthetic questions" in capsys.readouterr().out
+    assert "Wrote 300 entries (emb, ret, ans) for 100 synthetic questions" in capsys.readouterr().out
     found = [key.decode() for key in app_keys()]
     by_kind = {kind: [key for key in found if key.startswith(f"rc:{kind}:")] for kind in ("emb", "ret", "ans", "sem")}
     assert [len(by_kind[kind]) for kind in ("emb", "ret", "ans")] == [100, 100, 100]

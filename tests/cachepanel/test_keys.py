@@ -210,3 +210,29 @@ def test_key_pages_make_a_fixed_number_of_queries(admin_client, url, params, hea
     with CaptureQueriesContext(connection) as queries:
         assert admin_client.get(reverse(url), params, headers=headers).status_code == 200
     assert len(queries) <= most, [q["sql"] for q in queries]
+
+
+def test_a_search_goes_on_through_the_keyspace_by_itself_until_it_is_done(admin_client, monkeypatch):
+    monkeypatch.setattr("ragcache.browse.SEARCH_COUNT", 50)
+    monkeypatch.setattr("ragcache.browse.SCAN_BUDGET_MS", 0)  # one SCAN call per request
+    needle = keys.question_hash(TEA.casefold())
+    wanted = {f"rc:emb:m:{needle}", f"rc:ret:s:m:hybrid:5:{needle}", f"rc:ans:g:1:{needle}:c"}
+    pipe = redis().pipeline()
+    for key in [*wanted, *(f"rc:ans:g:1:{n:032x}:c" for n in range(1500))]:
+        pipe.set(key, "{}", ex=600)
+    pipe.execute()
+    page = rows_page(admin_client, text=TEA).decode()
+    found, requests = listed_keys(page.encode()), 1
+    more = re.search(r'id="key-more" hx-get="([^"]+)"', page)
+    while more:
+        response = admin_client.get(
+            html.unescape(more.group(1)), headers={"HX-Request": "true", "HX-Target": "key-more"}
+        )
+        page = response.content.decode()
+        found += listed_keys(response.content)
+        requests += 1
+        more = re.search(r'id="key-more" hx-get="([^"]+)"', page)
+    assert requests > 5  # many stretches, each its own request
+    assert sorted(found) == sorted(wanted)
+    assert 'id="key-pager" hx-swap-oob="true"' in page and "3 keys on this page" in page
+    assert "That is the end of the scan." in page

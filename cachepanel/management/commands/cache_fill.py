@@ -70,7 +70,10 @@ class Command(BaseCommand):
         if not no_stats:
             client.run("fill", lambda redis: _write_statistics(redis, rng))
         seconds = time.perf_counter() - started
-        self.stdout.write(f"Wrote {written:,} keys for {questions:,} synthetic questions in {seconds:.1f} s.")
+        self.stdout.write(
+            f"Wrote {written:,} entries (emb, ret, ans) for {questions:,} synthetic questions, with their document "
+            f"indexes and semantic hashes, in {seconds:.1f} s."
+        )
 
 
 def _write_questions(redis: Any, *, numbers: range, rng: random.Random, vectors: np.random.Generator) -> int:
