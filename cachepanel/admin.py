@@ -6,7 +6,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponseRedirect
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 
 from cachepanel.models import CachePanel
 
@@ -32,3 +32,7 @@ class CachePanelAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponseRedirect:
         return HttpResponseRedirect(reverse("cachepanel:overview"))
+
+    def get_urls(self) -> list[URLPattern]:
+        # The model has no table: only the index's link, which leads to the panel.
+        return [path("", self.admin_site.admin_view(self.changelist_view), name="cachepanel_cachepanel_changelist")]

@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 
 from ragcache import keys
-from ragcache.browse import KINDS
+from ragcache.browse import KINDS, is_cursor
 from ragcache.conf import LAYERS
 from ragcache.invalidation import FLUSHABLE
 
@@ -26,7 +26,7 @@ class KeyFilterForm(forms.Form):
 
     def clean_cursor(self) -> str:
         cursor = self.cleaned_data["cursor"] or "0"
-        if not (cursor.isascii() and cursor.isdecimal()):
+        if not is_cursor(cursor):
             raise forms.ValidationError("The cursor is a number from the previous page.")
         return str(cursor)
 

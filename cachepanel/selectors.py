@@ -16,7 +16,7 @@ from documents.models import Chunk, Collection, Document
 from ragcache import census, client, generations, stats, switches
 from ragcache.browse import KeyDetail, KeyPage, key_detail, keys_page
 from ragcache.client import CacheUnavailable
-from ragcache.conf import LAYERS
+from ragcache.conf import LAYERS, conf
 
 LAYER_NAMES = {
     "emb": "Query embeddings",
@@ -64,7 +64,7 @@ class GenerationRow:
     name: str
     database: int
     copy: int | None
-    state: str  # "in step", "behind", "ahead", "no copy"
+    state: str  # "in step", "behind", "ahead", "no copy", or "unknown" (Redis unreachable)
 
 
 @dataclass
@@ -79,6 +79,7 @@ class Overview:
     server: dict[str, Any] = field(default_factory=dict)
     semantic: dict[str, Any] = field(default_factory=dict)
     totals_day: dict[str, float] = field(default_factory=dict)
+    census_max_age: int = field(default_factory=lambda: int(conf()["CENSUS_MAX_AGE"]))
 
     @property
     def switched(self) -> bool:

@@ -43,7 +43,8 @@ def cache_flush(*, user_id: int, target: str, document_id: int | None = None) ->
         deleted, what = invalidation.flush_all(), "every key of the app"
     elif target == "document":
         assert document_id is not None
-        deleted, what = invalidation.invalidate_document(document_id), f"the entries citing document {document_id}"
+        deleted = invalidation.invalidate_document(document_id, fail_open=False)
+        what = f"the entries citing document {document_id}"
     else:
         deleted, what = invalidation.flush_layer(target), f"the {target} layer"
     _log(user_id=user_id, flag=DELETION, target=f"cache: {what}", message=f"Flushed {what} ({_keys(deleted)} touched).")

@@ -84,9 +84,11 @@ def _page_context(request: HttpRequest, title: str, section: str, **extra: Any) 
 @panel(VIEW)
 def overview(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"overview": selectors.overview_read(), "can_manage": request.user.has_perm(MANAGE)}
+    context["flushable"] = FLUSHABLE
     if _region(request) == "overview":
         return render(request, "cachepanel/_overview.html", context)
-    context["flushable"] = FLUSHABLE
+    if _region(request) == "controls":  # they come back when Redis does
+        return render(request, "cachepanel/_controls.html", context)
     return render(request, "cachepanel/overview.html", _page_context(request, "Cache panel", "overview", **context))
 
 
@@ -180,7 +182,10 @@ def key_expire(request: HttpRequest) -> HttpResponse:
         return _message(request, str(exc), level=messages.ERROR, status=422, changed=False)
     if ttl is None:
         return _message(request, f"{data['key']} is gone.", level=messages.WARNING, gone=True)
-    detail = selectors.key_detail_read(data["key"])
+    try:
+        detail = selectors.key_detail_read(data["key"])
+    except CacheUnavailable:  # Redis went away since the change: the message alone
+        return _message(request, f"The TTL of {data['key']} is now {ttl:,} s.")
     return _message(request, f"The TTL of {data['key']} is now {ttl:,} s.", detail=detail, detail_key=data["key"],
                     can_manage=True)  # fmt: skip
 

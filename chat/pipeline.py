@@ -122,7 +122,7 @@ def answer_stream(
     generator = generator or get_generator()
     with trace.stage("normalize"):
         normalized = question_normalize(question)
-        cache_question = normalized.casefold()
+        cache_question = keys.cache_question(normalized)
     embed_model = get_embedder().model_name
     k, mode = settings.RETRIEVAL_TOP_K, settings.RETRIEVAL_MODE
     # Everything that changes what retrieval returns belongs in its key.

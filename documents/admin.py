@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from documents.forms import DocumentAdminForm
 from documents.models import Chunk, Collection, Document
 from documents.services import document_create, document_reingest, document_replace_source
+from ragcache.client import CacheUnavailable
 from ragcache.invalidation import invalidate_document
 
 
@@ -145,5 +146,14 @@ class DocumentAdmin(admin.ModelAdmin):
 
     @admin.action(description="Flush cached retrievals and answers that cite the selected documents")
     def flush_cache(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
-        deleted = sum(invalidate_document(document_id) for document_id in queryset.values_list("pk", flat=True))
-        self.message_user(request, f"Deleted {deleted} cache entr{'y' if deleted == 1 else 'ies'}.", messages.SUCCESS)
+        total = 0
+        for done, document in enumerate(queryset.only("pk", "title")):
+            try:
+                deleted = invalidate_document(document.pk, fail_open=False)
+            except CacheUnavailable:
+                rest = f"the documents after the first {done} were not flushed" if done else "nothing was flushed"
+                self.message_user(request, f"Redis is unreachable: {rest}.", messages.ERROR)
+                return
+            total += deleted
+            self.log_change(request, document, f"Flushed the cache entries that cite it ({deleted} keys touched).")
+        self.message_user(request, f"Deleted {total} cache entr{'y' if total == 1 else 'ies'}.", messages.SUCCESS)

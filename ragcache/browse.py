@@ -95,7 +95,7 @@ EXPECTED_TYPE = {
     "emb": "string", "ret": "string", "ans": "string", "sem": "hash", "doc": "set", "gen": "hash",
     "stats": "hash", "lock": "string", "switches": "hash", "census": "string",
 }  # fmt: skip
-KINDS = ("emb", "ret", "ans", "sem", "doc", "gen", "stats", "lock", "switches", "census")
+KINDS = tuple(EXPECTED_TYPE)
 
 
 @dataclass(frozen=True)
@@ -129,9 +129,14 @@ class KeyDetail:
     truncated: bool = False
 
 
+def is_cursor(text: str) -> bool:
+    """A SCAN cursor: an unsigned 64-bit number (Redis refuses anything else)."""
+    return text.isascii() and text.isdecimal() and int(text) < 2**64
+
+
 def question_needle(text: str) -> str:
     """The part of a key that stands for this question (as the pipeline normalizes it)."""
-    return keys.question_hash(" ".join(text.split()).casefold())
+    return keys.question_hash(keys.cache_question(text))
 
 
 def keys_page(*, cursor: str = "0", kind: str = "", text: str = "", rows: int = PAGE_ROWS) -> KeyPage:
@@ -139,7 +144,7 @@ def keys_page(*, cursor: str = "0", kind: str = "", text: str = "", rows: int = 
     belonging to the question `text`."""
     if kind and kind not in KINDS:
         raise ValueError(f"Unknown kind of key {kind!r}.")
-    if not cursor.isascii() or not cursor.isdecimal():
+    if not is_cursor(cursor):
         raise ValueError("The cursor is a number from the previous page.")
     # Filtering is SCAN's own MATCH, in Redis's C code: the text, taken literally
     # (escaped), or the question's hash, which every key of that question holds.

@@ -14,15 +14,18 @@ from ragcache.scripts import EXPIRE, INVALIDATE_DOCUMENT
 FLUSHABLE = (*LAYERS, "stats", "gen", "doc", "lock")
 
 
-def invalidate_document(document_id: int) -> int:
-    """Delete every ret and ans entry that cited the document; the number deleted (0 if
-    Redis is unreachable: the generation bump has already made them unreachable)."""
+def invalidate_document(document_id: int, *, fail_open: bool = True) -> int:
+    """Delete every ret and ans entry that cited the document; the number deleted. With
+    Redis unreachable: 0 when `fail_open` (after a change, whose generation bump has
+    made the entries unreachable already), else CacheUnavailable (an admin's flush)."""
     try:
         deleted = client.run(
             "invalidate", lambda redis: redis.eval(INVALIDATE_DOCUMENT, 1, keys.document_index(document_id))
         )
     except CacheUnavailable:
-        return 0
+        if fail_open:
+            return 0
+        raise
     return int(deleted)
 
 

@@ -34,6 +34,12 @@ def prefix() -> str:
     return f"{conf()['PREFIX']}:"
 
 
+def cache_question(question: str) -> str:
+    """The question as the cache knows it: spaces collapsed and case folded, so that "How do
+    I sort a list?" and "how do I  sort a list ?" share their entries."""
+    return " ".join(question.split()).casefold()
+
+
 def question_hash(question: str) -> str:
     return hashlib.sha256(question.encode()).hexdigest()[:32]
 

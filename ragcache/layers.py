@@ -27,7 +27,6 @@ from ragcache.conf import conf, ttl
 from ragcache.generations import fill_missing
 from ragcache.scripts import GET_OR_LOCK, LOOKUP, UNLOCK
 from ragcache.stats import SIMILARITY, Tally, current_minute, similarity_bucket
-from ragcache.switches import enabled
 
 LOOKUP_LAYERS = ("emb", "ret", "ans")  # the layers the lookup script reads
 
@@ -78,6 +77,13 @@ class CacheRequest:
     holding: str | None = None  # the token of the answer lock this ask holds
     embedding_claims: dict[str, _Claim] = field(default_factory=dict)  # made by the lookup script
     unavailable: bool = False
+    overrides: dict[str, str] | None = None  # the run-time switches the lookup read, for the rest of the ask
+
+    def enabled(self, layer: str) -> bool:
+        return switches.enabled(layer, self.overrides)
+
+    def threshold(self) -> float:
+        return switches.threshold(self.overrides)
 
     # -- plumbing -----------------------------------------------------------------
 
@@ -170,9 +176,9 @@ class CacheRequest:
         if reply[0] != b"ok":  # generations still missing: treat as a miss, write nothing
             self._note("ret", "error", started)
             return Lookup(scope=None)
-        switches.observe_flat(reply[6])  # this ask follows the switches the script applied
-        read_ret = self.policy.read and switches.enabled("ret")
-        read_ans = read_ret and answer_cacheable and switches.enabled("ans")
+        self.overrides = switches.observe_flat(reply[6])  # the switches the script applied
+        read_ret = self.policy.read and self.enabled("ret")
+        read_ans = read_ret and answer_cacheable and self.enabled("ans")
         scope = reply[1].decode()
         retrieval = json.loads(reply[2]) if reply[2] else None
         answer = json.loads(reply[3]) if reply[3] else None
@@ -195,8 +201,8 @@ class CacheRequest:
 
     def embedding(self, *, model: str, question: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
         key = keys.emb(model, question)
-        writes = self.policy.write and enabled("emb")
-        if not (self.policy.read and enabled("emb")):
+        writes = self.policy.write and self.enabled("emb")
+        if not (self.policy.read and self.enabled("emb")):
             self._note("emb", "bypass")
             vector = self._compute_embedding(compute)
             if writes:
@@ -227,7 +233,7 @@ class CacheRequest:
     def retrieval_store(
         self, *, scope: str | None, embed_model: str, mode: str, k: int, question: str, entry: dict[str, Any]
     ) -> None:
-        if scope is None or not (self.policy.write and enabled("ret")):
+        if scope is None or not (self.policy.write and self.enabled("ret")):
             return
         key = keys.ret(scope, embed_model, mode, k, question)
         document_ids = {p[1] for p in entry["passages"]}
@@ -250,7 +256,7 @@ class CacheRequest:
         nothing; one that dies frees it by expiry. `counted`: the lookup script already
         counted this layer's miss.
         """
-        if not (cacheable and self.policy.read and enabled("ans")):
+        if not (cacheable and self.policy.read and self.enabled("ans")):
             self._note("ans", "bypass")
             self.flush()  # the embedding's value and lock must not wait for the generation
             yield None
@@ -291,7 +297,7 @@ class CacheRequest:
         semantic: tuple[str, str, np.ndarray] | None,  # sem key, the question as asked, its embedding
     ) -> None:
         """Store a finished answer, release its lock, and send the statistics: one round trip."""
-        if not (self.policy.write and enabled("ans")) or self.unavailable:
+        if not (self.policy.write and self.enabled("ans")) or self.unavailable:
             return
         token, self.holding = self.holding, None
 
@@ -299,10 +305,10 @@ class CacheRequest:
             expires = ttl("ans")
             pipe.set(key, json.dumps(value, separators=(",", ":")), ex=expires)
             _index(pipe, key, document_ids, expires)
-            if semantic is not None and enabled("sem"):
+            if semantic is not None and self.enabled("sem"):
                 sem_key, question, vector = semantic
                 entry = {"a": key, "q": question, "v": vector.astype(np.float32).tolist()}
-                pipe.hset(sem_key, keys.question_hash(question.casefold()), json.dumps(entry))
+                pipe.hset(sem_key, keys.question_hash(keys.cache_question(question)), json.dumps(entry))
                 pipe.expire(sem_key, ttl("sem"))
             if token is not None:
                 pipe.eval(UNLOCK, 1, keys.lock(key), token)
@@ -314,7 +320,7 @@ class CacheRequest:
 
     def semantic_answer(self, *, sem_key: str, vector: np.ndarray) -> dict[str, Any] | None:
         """The cached answer of the nearest earlier question in this scope, above the threshold."""
-        if not (enabled("sem") and self.policy.read):
+        if not (self.enabled("sem") and self.policy.read):
             return None
         started = time.perf_counter()
         nearest: list[float | None] = [None]  # the best similarity found, for the panel's histogram
@@ -332,7 +338,7 @@ class CacheRequest:
             similarities = matrix @ vector / np.where(norms == 0, 1.0, norms)
             best = int(np.argmax(similarities))
             nearest[0] = float(similarities[best])
-            if similarities[best] < switches.threshold():
+            if similarities[best] < self.threshold():
                 return None
             answer = redis.get(stored[best]["a"])
             return answer if isinstance(answer, bytes) else None

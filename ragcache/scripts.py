@@ -9,6 +9,8 @@ from __future__ import annotations
 # a round trip too.
 #
 # KEYS: the generations hash, the switches hash, the statistics bucket, the question's emb key.
+# The ret, ans and lock keys are built inside from the scope it reads, so the script is
+# not yet fit for Redis Cluster (those keys are not declared, nor hash-tagged together).
 # ARGV[1], JSON: prefix, stats_ttl, read (the ask may read the cache), answer_cacheable,
 #   defaults (emb, ret, ans: on or off when no switch overrides them), ret_suffix,
 #   ans_stem, token and lock_ttl (of the embedding's lock), ids (collection ids, sorted).

@@ -3,8 +3,9 @@
 Django settings (RAGCACHE["ENABLED"], RAGCACHE["SEM_THRESHOLD"]) stay the defaults. An
 admin's overrides live in one Redis hash, `rc:switches`, which the lookup script of
 every ask reads and applies in the same round trip: the ask that follows a change, in
-any process, already obeys it. Each process keeps the last overrides it saw for the
-rest of that ask; code outside an ask calls `refresh()`.
+any process, already obeys it. The ask keeps the overrides its lookup read until it
+ends; the process keeps the last ones any ask read, for code outside an ask, which
+calls `refresh()`.
 
 The hash has no TTL, unlike the app's cache keys: it is configuration, and an eviction
 must never silently switch a layer back on. flush_all() leaves it alone.
@@ -32,17 +33,19 @@ _overrides: dict[str, str] = {}
 _seen_at = 0.0
 
 
-def observe(fields: Mapping[Any, Any]) -> None:
-    """Take the overrides as Redis holds them (from a lookup reply, or a refresh)."""
+def observe(fields: Mapping[Any, Any]) -> dict[str, str]:
+    """Take the overrides as Redis holds them (from a lookup reply, or a refresh); returns
+    them, for the ask that read them to keep."""
     global _overrides, _seen_at
     decoded = {_text(name): _text(value) for name, value in fields.items()}
     with _lock:
         _overrides, _seen_at = decoded, time.monotonic()
+    return decoded
 
 
-def observe_flat(reply: list[Any]) -> None:
+def observe_flat(reply: list[Any]) -> dict[str, str]:
     """The same, from HGETALL's flat reply inside a script's answer."""
-    observe(dict(zip(reply[::2], reply[1::2], strict=True)))
+    return observe(dict(zip(reply[::2], reply[1::2], strict=True)))
 
 
 def refresh(max_age: float = REFRESH_SECONDS) -> None:
@@ -53,13 +56,14 @@ def refresh(max_age: float = REFRESH_SECONDS) -> None:
         observe(client.run("switches", lambda redis: redis.hgetall(keys.switches())))
 
 
-def enabled(layer: str) -> bool:
-    override = _overrides.get(layer)
+def enabled(layer: str, overrides: Mapping[str, str] | None = None) -> bool:
+    """Whether the layer is on: by `overrides` (those an ask read), else by the process's copy."""
+    override = (_overrides if overrides is None else overrides).get(layer)
     return override == "1" if override is not None else bool(conf()["ENABLED"][layer])
 
 
-def threshold() -> float:
-    override = _overrides.get(THRESHOLD)
+def threshold(overrides: Mapping[str, str] | None = None) -> float:
+    override = (_overrides if overrides is None else overrides).get(THRESHOLD)
     return float(override) if override is not None else float(conf()["SEM_THRESHOLD"])
 
 

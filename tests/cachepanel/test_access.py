@@ -94,3 +94,8 @@ def test_the_admin_index_lists_the_panel_for_those_who_may_look(admin_client):
 def test_pages_declare_their_methods(admin_client, method):
     assert getattr(admin_client, method)(reverse("cachepanel:overview")).status_code == 405
     assert admin_client.get(reverse("cachepanel:flush")).status_code == 405
+
+
+@pytest.mark.parametrize("path", ["1/change/", "1/history/", "1/delete/", "add/"])
+def test_the_admins_own_pages_of_the_panel_model_do_not_exist(admin_client, path):
+    assert admin_client.get(f"/admin/cachepanel/cachepanel/{path}").status_code == 404

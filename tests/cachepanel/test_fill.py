@@ -12,6 +12,7 @@ pytestmark = pytest.mark.django_db
 
 def test_cache_fill_writes_realistic_entries_of_every_layer_that_the_panel_decodes(capsys):
     call_command("cache_fill", "300")
+    assert totals(1440)["ans"]["hit"] == 0  # the real statistics are left alone ...
     assert "Wrote 300 entries (emb, ret, ans) for 100 synthetic questions" in capsys.readouterr().out
     found = [key.decode() for key in app_keys()]
     by_kind = {kind: [key for key in found if key.startswith(f"rc:{kind}:")] for kind in ("emb", "ret", "ans", "sem")}
@@ -22,4 +23,6 @@ def test_cache_fill_writes_realistic_entries_of_every_layer_that_the_panel_decod
         detail = key_detail(by_kind[kind][0])
         assert detail is not None and not detail.warning, (kind, detail and detail.warning)
     assert 1000 < redis().strlen(by_kind["ans"][0]) < 4000  # an answer's realistic size
-    assert totals(1440)["ans"]["hit"] > 1440  # a day of statistics
+    assert all(int(key.rsplit(":", 1)[1]) > 10**9 for key in found if key.startswith("rc:doc:"))
+    call_command("cache_fill", "3", "--statistics")
+    assert totals(1440)["ans"]["hit"] > 1440  # ... unless asked for a day of them

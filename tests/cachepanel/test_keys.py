@@ -236,3 +236,13 @@ def test_a_search_goes_on_through_the_keyspace_by_itself_until_it_is_done(admin_
     assert sorted(found) == sorted(wanted)
     assert 'id="key-pager" hx-swap-oob="true"' in page and "3 keys on this page" in page
     assert "That is the end of the scan." in page
+
+
+@pytest.mark.parametrize("cursor", ["99999999999999999999", "18446744073709551616", "-1", "1e3"])
+def test_a_cursor_redis_would_refuse_is_a_clear_error_and_not_an_outage(admin_client, cursor):
+    from ragcache.client import breaker
+
+    for _ in range(4):
+        page = rows_page(admin_client, cursor=cursor)
+        assert b"The cursor is a number from the previous page." in page
+    assert breaker.failures == 0 and not breaker.is_open and not breaker.needs_resync

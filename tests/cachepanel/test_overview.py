@@ -12,15 +12,16 @@ import time
 from pathlib import Path
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from ragcache import census, keys
+from ragcache import census, keys, stats
 from ragcache.client import breaker
 from ragcache.layers import Policy
 from tests.chat.factories import handbook
-from tests.ragcache.helpers import app_keys, ask, outcomes, redis
+from tests.ragcache.helpers import app_keys, ask, outcomes, redis, round_trips
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 TEA = "How hot should the water be for green tea?"
@@ -59,6 +60,10 @@ def test_the_overview_shows_what_a_scripted_workload_did(admin_client):
     for layer, metrics in expected.items():
         for metric, value in metrics.items():
             assert cell(page, layer, metric) == value, (layer, metric)
+    day = stats.summary()["windows"]["1d"]  # and every count is the statistics' own
+    for layer in ("emb", "ret", "ans", "sem"):
+        for metric in ("hit", "miss", "bypass", "error"):
+            assert cell(page, layer, metric) == f"{day[layer][metric]:,.0f}", (layer, metric)
     assert cell(page, "ans", "saved_ms") != "0.0 ms"  # three answers' generation time, saved
     assert "ans</code> Answers: 3 hits, 2 misses" in page  # the chart of the last hour
 
@@ -85,9 +90,11 @@ def test_an_overview_refresh_reads_the_database_once_and_never_scans(admin_clien
     collection = handbook()
     ask(TEA, [collection.pk])
     census.take(redis())
-    with CaptureQueriesContext(connection) as queries:
+    with CaptureQueriesContext(connection) as queries, round_trips() as commands:
         overview(admin_client, **REGION)
     assert len(queries) <= 3, [q["sql"] for q in queries]  # session, user, collections
+    # Statistics (a script), the census's result, INFO, the generation copies, the switches.
+    assert sorted(commands) == ["EVAL", "GET", "HGETALL", "HGETALL", "INFO", "TTL"]
     with django_assert_max_num_queries(4):  # and the admin's app list
         overview(admin_client)
 
@@ -118,19 +125,35 @@ def test_with_redis_down_the_panel_says_so_and_recovers_by_itself(admin_client, 
     try:
         page = overview(admin_client)
         assert "Redis is unreachable</strong> since" in page and "nothing is lost" in page
+        assert re.search(r'<div id="controls" hx-get="/admin/cache/" hx-trigger="every 5s"', page)
         assert "Handbook" in page  # the database's side still shows
         assert "Redis is unreachable" in overview(admin_client, **REGION)
         keys_page = admin_client.get(reverse("cachepanel:keys"))
         assert keys_page.status_code == 200 and b"Redis is unreachable" in keys_page.content
-        response = admin_client.post(reverse("cachepanel:flush"), {"target": "all", "confirmed": "yes"},
-                                     headers={"HX-Request": "true"})  # fmt: skip
-        assert response.status_code == 503 and b"nothing was changed" in response.content
+        assert b'hx-trigger="cache-changed from:body, every 5s"' in keys_page.content  # it keeps trying
+        document = collection.documents.first()
+        for url, data in [
+            ("cachepanel:flush", {"target": "all", "confirmed": "yes"}),
+            ("cachepanel:flush", {"target": "ans", "confirmed": "yes"}),
+            ("cachepanel:flush", {"target": "document", "document_id": document.pk, "confirmed": "yes"}),
+            ("cachepanel:key_delete", {"key": "rc:ans:x"}),
+            ("cachepanel:key_expire", {"key": "rc:ans:x", "seconds": 5, "mode": "set"}),
+            ("cachepanel:switches", {"ret": "on", "sem_threshold": "0.9"}),
+            ("cachepanel:republish", {}),
+        ]:
+            response = admin_client.post(reverse(url), data, headers={"HX-Request": "true"})
+            assert response.status_code == 503 and b"nothing was changed" in response.content, (url, data)
+        assert not LogEntry.objects.exists()  # nothing done, nothing logged
         assert ask(TEA, [collection.pk]).text  # the site still answers
     finally:
         redis_server.start()
     time.sleep(0.6)  # the circuit closes
     page = overview(admin_client, **REGION)
     assert "Redis is unreachable" not in page and 'id="layer-ans"' in page
+    controls = overview(admin_client, **{**REGION, "HX-Target": "controls"})
+    assert "Save switches" in controls and "every 5s" not in controls  # back, and done polling
+    keys_page = admin_client.get(reverse("cachepanel:keys"), headers={"HX-Request": "true", "HX-Target": "key-rows"})
+    assert b"Redis is unreachable" not in keys_page.content and b"every 5s" not in keys_page.content
     assert "Last Redis error: ConnectionError" in page
     assert breaker.failing_since is None
 

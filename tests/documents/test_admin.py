@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
@@ -184,6 +185,26 @@ def test_the_flush_cache_action_deletes_the_entries_that_cite_a_document(admin_c
     )
     assert "Deleted 2 cache entries." in response.content.decode()
     assert not list(get_redis_connection().scan_iter(match="rc:ans:*"))
+    entry = LogEntry.objects.get()
+    assert entry.object_id == str(tea.pk) and "2 keys touched" in entry.get_change_message()
+
+
+@pytest.mark.slow
+def test_the_flush_cache_action_says_so_when_redis_is_down(admin_client, redis_server):
+    if redis_server is None:
+        pytest.skip("stopping Redis needs the suite's own redis-server (TEST_REDIS_URL is set)")
+    tea = ingested(collection_create(), "tea.txt", TEA)
+    redis_server.stop()
+    try:
+        response = admin_client.post(
+            reverse("admin:documents_document_changelist"),
+            {"action": "flush_cache", "_selected_action": [tea.pk]},
+            follow=True,
+        )
+    finally:
+        redis_server.start()
+    assert "Redis is unreachable: nothing was flushed." in response.content.decode()
+    assert not LogEntry.objects.exists()
 
 
 def test_chunks_are_read_only_in_the_admin_and_deleted_with_their_document_only(admin_client):

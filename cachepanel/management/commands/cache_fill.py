@@ -2,9 +2,10 @@
 
 Each synthetic question gets what a real one leaves: a query embedding (float32 bytes),
 a retrieval (five passages), an answer (about 1.5 KB, with citations) and a place in the
-document indexes; every 50th question goes into one of 20 semantic hashes, and the statistics get a day of
-minute buckets. Keys and values are built as the speed layer builds them, so the panel
-decodes them like real ones; their questions start with "synthetic question".
+document indexes (of synthetic documents, with ids no real one has); every 50th question
+goes into one of 20 semantic hashes. With --statistics, a day of synthetic counts goes
+into the statistics too. Keys and values are built as the speed layer builds them, so
+the panel decodes them like real ones; their questions start with "synthetic question".
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from ragcache.stats import current_minute
 
 MODEL = "all-MiniLM-L6-v2"
 GENERATOR, PROMPT = "extractive:extractive-v1", "1"
-DOCUMENTS = 400  # synthetic document ids the entries cite
+DOCUMENTS = 400  # synthetic documents the entries cite ...
+FIRST_DOCUMENT = 1_000_000_001  # ... with ids far above any real one, so real documents' indexes stay as they are
 WORDS = (
     "cache",
     "answer",
@@ -51,14 +53,18 @@ WORDS = (
 
 
 class Command(BaseCommand):
-    help = "Fill Redis with N realistic cache entries (embeddings, retrievals, answers, indexes, statistics)."
+    help = "Fill Redis with N realistic cache entries (embeddings, retrievals, answers, document indexes)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("entries", type=int, help="how many emb, ret and ans entries to write in all")
         parser.add_argument("--seed", type=int, default=7)
-        parser.add_argument("--no-stats", action="store_true", help="leave the statistics alone")
+        parser.add_argument(
+            "--statistics", action="store_true",
+            help="also add a day of synthetic hit and miss counts to the statistics (for a test site only: "
+            "the panel's ratios and savings then show them for two days)",
+        )  # fmt: skip
 
-    def handle(self, *args: Any, entries: int, seed: int, no_stats: bool, **options: Any) -> None:
+    def handle(self, *args: Any, entries: int, seed: int, statistics: bool, **options: Any) -> None:
         rng = random.Random(seed)
         vectors = np.random.default_rng(seed)
         started = time.perf_counter()
@@ -67,7 +73,7 @@ class Command(BaseCommand):
         for first in range(0, questions, 500):
             batch = range(first, min(first + 500, questions))
             written += client.run("fill", functools.partial(_write_questions, numbers=batch, rng=rng, vectors=vectors))
-        if not no_stats:
+        if statistics:
             client.run("fill", lambda redis: _write_statistics(redis, rng))
         seconds = time.perf_counter() - started
         self.stdout.write(
@@ -84,7 +90,7 @@ def _write_questions(redis: Any, *, numbers: range, rng: random.Random, vectors:
         scope = hashlib.sha1(f"scope-{number % 50}".encode()).hexdigest()  # noqa: S324 (a name, not a secret)
         vector = vectors.standard_normal(384).astype(np.float32)
         vector /= np.linalg.norm(vector)
-        documents = rng.sample(range(1, DOCUMENTS + 1), 5)
+        documents = rng.sample(range(FIRST_DOCUMENT, FIRST_DOCUMENT + DOCUMENTS), 5)
         passages = [
             [rng.randint(1, 100_000), doc, f"Synthetic page {doc}",
              hashlib.sha256(f"{number}-{doc}".encode()).hexdigest(), round(1 / (60 + rank), 6)]
@@ -101,7 +107,7 @@ def _write_questions(redis: Any, *, numbers: range, rng: random.Random, vectors:
             "completion_tokens": rng.randint(80, 300), "cost_usd": round(rng.uniform(0.0002, 0.0009), 6),
             "has_usage": True, "has_cost": True,
         }  # fmt: skip
-        cache_question = question.casefold()
+        cache_question = keys.cache_question(question)
         emb_key = keys.emb(MODEL, cache_question)
         ret_key = keys.ret(scope, MODEL, "hybrid-c20", 5, cache_question)
         ans_key = keys.ans(GENERATOR, PROMPT, cache_question, context)
@@ -139,4 +145,5 @@ def _write_statistics(redis: Any, rng: random.Random) -> None:
         for field, amount in counts.items():
             pipe.hincrbyfloat(bucket, field, amount)
         pipe.expire(bucket, conf()["STATS_TTL"])
+    pipe.delete(keys.stats_sums(now))  # sums of the minutes before, which these counts change
     pipe.execute()

@@ -1,0 +1,58 @@
+"""Run-time switches: defaults from settings, overrides in Redis, applied per ask."""
+
+from __future__ import annotations
+
+import pytest
+
+from ragcache import keys, switches
+from ragcache.layers import CacheRequest
+from tests.chat.factories import handbook
+from tests.ragcache.helpers import ask, outcomes, redis, round_trips
+
+pytestmark = pytest.mark.django_db
+
+TEA = "How hot should the water be for green tea?"
+
+
+def test_an_override_equal_to_the_default_is_no_override():
+    switches.switches_set(layers={"emb": True, "ret": True, "ans": False, "sem": False}, sem_threshold=0.92)
+    assert redis().hgetall(keys.switches()) == {b"ans": b"0"}
+    switches.switches_set(layers={"emb": True, "ret": True, "ans": True, "sem": True}, sem_threshold=0.85)
+    assert redis().hgetall(keys.switches()) == {b"sem": b"1", b"sem_threshold": b"0.85"}
+    assert redis().ttl(keys.switches()) == -1  # configuration: never evicted
+    switches.switches_reset()
+    assert not redis().exists(keys.switches()) and switches.current()["ans"] == {"on": True, "overridden": False}
+
+
+def test_a_fully_cached_answer_is_still_one_round_trip_with_overrides_in_force():
+    collection = handbook()
+    switches.switches_set(layers={"emb": False, "ret": True, "ans": True, "sem": True}, sem_threshold=0.95)
+    ask(TEA, [collection.pk])
+    with round_trips() as commands:
+        result = ask(TEA, [collection.pk])
+    assert outcomes(result) == {"ret": "hit", "ans": "hit"} and commands == ["EVAL"]
+
+
+def test_an_override_written_by_another_process_is_obeyed_by_the_next_ask():
+    collection = handbook()
+    ask(TEA, [collection.pk])
+    redis().hset(keys.switches(), "ans", "0")  # as the panel in another process writes it
+    assert outcomes(ask(TEA, [collection.pk]))["ans"] == "bypass"
+    redis().delete(keys.switches())
+    assert outcomes(ask(TEA, [collection.pk]))["ans"] == "hit"
+
+
+def test_an_ask_keeps_the_switches_its_lookup_saw_whatever_other_asks_see_meanwhile():
+    collection = handbook()
+    cache = CacheRequest()
+    found = cache.lookup(
+        collection_ids=[collection.pk], embed_model="m", mode="hybrid-c20", k=5, question="q",
+        generator="g", prompt_version="1", answer_cacheable=True,
+    )  # fmt: skip
+    assert found.scope is not None
+    switches.observe({"ans": "0", "emb": "0", "sem_threshold": "0.5"})  # another ask's lookup, in another thread
+    assert switches.enabled("ans") is False  # the process's copy moved ...
+    with cache.answer_claim(keys.ans("g", "1", "q", "c"), cacheable=True, counted=True) as cached:
+        assert cached is None
+    assert cache.trace.get("ans", {}).get("outcome") != "bypass"  # ... this ask did not
+    assert cache.enabled("emb") is True and cache.threshold() == 0.92
