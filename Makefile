@@ -7,10 +7,14 @@ APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q 
 DEMO_DIR := /usr/share/doc/python3.11/html/tutorial
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint format bench clean
+.PHONY: run dev test lint format bench clean
 
 run: $(VENV)/.installed $(DEMO_DIR)
 	$(PY) -m ragsite.launch
+
+# runserver with autoreload and DEBUG on, instead of gunicorn
+dev: $(VENV)/.installed $(DEMO_DIR)
+	$(PY) -m ragsite.launch --dev
 
 test: lint $(CHROMIUM)
 	$(PY) -m pytest

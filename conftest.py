@@ -58,6 +58,7 @@ def services(postgres_url: str, redis_url: str) -> dict[str, str]:
 @pytest.fixture(autouse=True)
 def empty_cache(services: dict[str, str]) -> None:
     """Every test starts with no cache entry of the app, no run-time switch and a closed circuit."""
+    from ragcache import catalog
     from ragcache.client import breaker
     from ragcache.invalidation import flush_all
     from ragcache.switches import switches_reset
@@ -65,6 +66,7 @@ def empty_cache(services: dict[str, str]) -> None:
     breaker.reset()
     flush_all()
     switches_reset()
+    catalog.forget()
 
 
 @pytest.fixture(scope="session")

@@ -28,6 +28,7 @@ OTHER_KINDS = {
     "doc": "Document indexes",
     "stats": "Statistics",
     "gen": "Generation copies",
+    "catalog": "Catalog copy",
     "lock": "Single-flight locks",
     "switches": "Run-time switches",
 }

@@ -110,6 +110,7 @@ def answer_stream(
     collection_ids: Sequence[int],
     generator: Generator | None = None,
     cache_policy: Policy | None = None,
+    catalog_version: int | None = None,
 ) -> Iterator[tuple[str, Any]]:
     """("token", text) for each piece of the answer as it comes, then ("answer", Answer).
 
@@ -131,6 +132,7 @@ def answer_stream(
     found = cache.lookup(
         collection_ids=collection_ids, embed_model=embed_model, mode=retrieval_config, k=k, question=cache_question,
         generator=generator.cache_id, prompt_version=generator.prompt_version, answer_cacheable=cacheable,
+        catalog_version=catalog_version,
     )  # fmt: skip
     if found.answer is not None:
         yield from _replay(found.answer, trace, cache, generator)
@@ -266,10 +268,14 @@ def answer(
     collection_ids: Sequence[int],
     generator: Generator | None = None,
     cache_policy: Policy | None = None,
+    catalog_version: int | None = None,
 ) -> Answer:
+    """The whole answer. ScopeUnverified when `catalog_version` (the catalog copy the
+    collection ids came from) is not the current one."""
     events = answer_stream(
-        question=question, collection_ids=collection_ids, generator=generator, cache_policy=cache_policy
-    )
+        question=question, collection_ids=collection_ids, generator=generator, cache_policy=cache_policy,
+        catalog_version=catalog_version,
+    )  # fmt: skip
     for kind, value in events:
         if kind == "answer":
             return value  # type: ignore[no-any-return]

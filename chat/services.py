@@ -5,19 +5,25 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from chat.generators import GenerationError
 from chat.models import Conversation, Message
-from chat.pipeline import Answer, answer_stream
+from chat.pipeline import Answer, answer, answer_stream
 from chat.selectors import Owner
 from documents.models import Collection
+from documents.selectors import collections_readable_by
+from ragcache import catalog
+from ragcache.catalog import ScopeUnverified
+from ragcache.layers import Policy
 
 logger = logging.getLogger(__name__)
 STREAM_WAIT_SECONDS = 60
@@ -28,9 +34,7 @@ class AskError(Exception):
     """A question that cannot be asked as it is; the message is shown to the user."""
 
 
-def question_validate(
-    *, question: str, collections: Sequence[Collection] | None, readable: QuerySet[Collection]
-) -> str:
+def question_validate(*, question: str, any_collection: bool) -> str:
     question = question.strip()
     if not question:
         raise AskError("Type a question first.")
@@ -38,7 +42,7 @@ def question_validate(
         raise AskError(
             f"The question is {len(question):,} characters long; the limit is {settings.QUESTION_MAX_CHARS:,}."
         )
-    if not (collections if collections is not None else readable.exists()):
+    if not any_collection:
         raise AskError("There is no collection to ask yet.")
     return question
 
@@ -49,7 +53,7 @@ def collections_resolve(*, names_or_ids: Sequence[Any], readable: QuerySet[Colle
     unknown: list[str] = []
     for value in names_or_ids:
         text = str(value).strip()
-        match = readable.filter(pk=int(text)).first() if text.isascii() and text.isdecimal() else None
+        match = readable.filter(pk=int(text)).first() if _is_id(text) else None
         match = match or readable.filter(name=text).first()
         if match is None:
             unknown.append(text)
@@ -58,6 +62,63 @@ def collections_resolve(*, names_or_ids: Sequence[Any], readable: QuerySet[Colle
     if unknown:
         raise AskError(f"Unknown collection: {', '.join(unknown)}.")
     return found
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The collections an ask reads, and the catalog copy they were resolved from (None:
+    from the database, nothing to check)."""
+
+    collection_ids: list[int]
+    catalog_version: int | None
+
+
+def scope_resolve(*, user: AbstractBaseUser | AnonymousUser, names_or_ids: Sequence[Any], fresh: bool) -> Scope:
+    """The collections named (or every one the asker may read). For anonymous askers and
+    staff, from the catalog copy, with no query; the lookup then checks that copy is the
+    current one (ScopeUnverified if not). `fresh`: from the database, as after that."""
+    if user.is_authenticated and not getattr(user, "is_staff", False):  # readers of groups' collections
+        readable = collections_readable_by(user=user)  # type: ignore[arg-type]
+        named = collections_resolve(names_or_ids=names_or_ids, readable=readable)
+        return Scope([c.pk for c in named] or list(readable.values_list("pk", flat=True)), None)
+    copy = catalog.refresh(from_database=True) if fresh else catalog.current()
+    readable_entries = [entry for entry in copy.entries if entry.is_public or user.is_authenticated]
+    by_key = {str(e.collection_id): e for e in readable_entries} | {e.name: e for e in readable_entries}
+    ids: list[int] = []
+    unknown: list[str] = []
+    for value in names_or_ids:
+        text = str(value).strip()
+        entry = by_key.get(text) if not _is_id(text) else by_key.get(str(int(text))) or by_key.get(text)
+        if entry is None:
+            unknown.append(text)
+        elif entry.collection_id not in ids:
+            ids.append(entry.collection_id)
+    if unknown:
+        if not fresh:  # perhaps made since this copy was read
+            raise ScopeUnverified(f"unknown to catalog version {copy.version}: {unknown}")
+        raise AskError(f"Unknown collection: {', '.join(unknown)}.")
+    return Scope(ids or [e.collection_id for e in readable_entries], None if fresh else copy.version)
+
+
+def question_answer(
+    *, user: AbstractBaseUser | AnonymousUser, question: str, names_or_ids: Sequence[Any], cache_policy: Policy
+) -> Answer:
+    """Validate a question and answer it in the asker's scope (AskError, GenerationError).
+    The scope comes from the catalog copy (no query), or from the database when the lookup
+    finds that copy is not the current one."""
+    for fresh in (False, True):
+        try:
+            scope = scope_resolve(user=user, names_or_ids=names_or_ids, fresh=fresh)
+            text = question_validate(question=question, any_collection=bool(scope.collection_ids))
+            return answer(question=text, collection_ids=scope.collection_ids, cache_policy=cache_policy,
+                          catalog_version=scope.catalog_version)  # fmt: skip
+        except ScopeUnverified:
+            continue
+    raise AssertionError("a scope read from the database is never unverified")
+
+
+def _is_id(text: str) -> bool:
+    return text.isascii() and text.isdecimal()
 
 
 def message_ask(

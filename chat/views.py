@@ -14,9 +14,15 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import push_url
 
 from chat.generators import GenerationError
-from chat.pipeline import answer
 from chat.selectors import assistant_message_for, document_passage, owner_for
-from chat.services import AskError, collections_resolve, message_answer_stream, message_ask, question_validate
+from chat.services import (
+    AskError,
+    collections_resolve,
+    message_answer_stream,
+    message_ask,
+    question_answer,
+    question_validate,
+)
 from documents.models import Document
 from documents.selectors import collections_readable_by
 from ragcache.layers import Policy
@@ -49,8 +55,9 @@ def ask(request: HttpRequest) -> HttpResponse:
             if conversation is None:
                 raise AskError("That conversation does not exist any more. Start a new one.")
         collections = collections_resolve(names_or_ids=request.POST.getlist("collections"), readable=readable)
-        question = question_validate(question=request.POST.get("question", ""), collections=collections or None,
-                                     readable=readable)  # fmt: skip
+        question = question_validate(
+            question=request.POST.get("question", ""), any_collection=bool(collections) or readable.exists()
+        )
     except AskError as exc:
         if request.htmx:  # type: ignore[attr-defined]
             response = render(request, "chat/_ask_error.html", {"error": str(exc)}, status=422)
@@ -128,16 +135,12 @@ def api_ask(request: HttpRequest) -> JsonResponse:
     names = payload.get("collections") or []
     if not isinstance(names, list):
         return JsonResponse({"error": "collections must be a list of collection names or ids."}, status=400)
-    readable = collections_readable_by(user=request.user)
-    try:
-        collections = collections_resolve(names_or_ids=names, readable=readable)
-        question = question_validate(question=payload["question"], collections=collections or None, readable=readable)
-    except AskError as exc:
-        return JsonResponse({"error": str(exc)}, status=400)
-    collection_ids = [c.pk for c in (collections or readable)]
     policy = Policy.from_cache_control(request.headers.get("Cache-Control", ""))
     try:
-        result = answer(question=question, collection_ids=collection_ids, cache_policy=policy)
+        result = question_answer(user=request.user, question=payload["question"], names_or_ids=names,
+                                 cache_policy=policy)  # fmt: skip
+    except AskError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
     except GenerationError as exc:
         return JsonResponse({"error": str(exc)}, status=502)
     return JsonResponse({"answer": result.text, "citations": result.citations, "trace": result.trace})

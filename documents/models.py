@@ -34,6 +34,17 @@ class Collection(models.Model):
         return self.name
 
 
+class Catalog(models.Model):
+    """One row: the version of the catalog of collections (which exist, their names, which are
+    public), bumped in the transaction of every change to a collection. The speed layer keeps
+    a copy of the catalog and checks it against this version (see ragcache.catalog)."""
+
+    version = models.PositiveBigIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return f"catalog v{self.version}"
+
+
 class Document(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

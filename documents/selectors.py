@@ -100,5 +100,19 @@ def collection_generations(collection_ids: Sequence[int] | None) -> dict[int, in
     return dict(collections.values_list("id", "generation"))
 
 
+def collection_catalog() -> tuple[int, list[tuple[int, str, bool]]]:
+    """The speed layer's catalog loader (RAGCACHE["CATALOG_LOADER"]): the version and every
+    collection's id, name and public flag, read in one statement so they agree."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT catalog.version, c.id, c.name, c.is_public FROM documents_catalog catalog "
+            "LEFT JOIN documents_collection c ON TRUE WHERE catalog.id = 1 ORDER BY c.id"
+        )
+        rows = cursor.fetchall()
+    if not rows:  # the row is made by the migrations and by the first bump
+        return 0, list(Collection.objects.order_by("id").values_list("id", "name", "is_public"))
+    return int(rows[0][0]), [(cid, name, public) for _, cid, name, public in rows if cid is not None]
+
+
 def documents_with_chunk_counts() -> QuerySet[Document]:
     return Document.objects.defer("source", "text").annotate(chunk_count=Count("chunks"))

@@ -11,16 +11,16 @@ from pathlib import PurePath
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from documents.chunking import chunk_text
 from documents.embedding import EmbeddingError, get_embedder
-from documents.models import Chunk, Collection, Document
+from documents.models import Catalog, Chunk, Collection, Document
 from documents.parsing import SUPPORTED_EXTENSIONS, ParseError, content_type_for, parse_document
-from ragcache import generations
+from ragcache import catalog, generations
 
 logger = logging.getLogger(__name__)
 
@@ -243,6 +243,16 @@ def collections_bump(*, collection_ids: set[int]) -> None:
         bumped = dict(Collection.objects.filter(pk__in=collection_ids).values_list("id", "generation"))
     # robust: a cache that fails must not stop the callbacks after it (ingestion tasks).
     transaction.on_commit(lambda: generations.publish(bumped), robust=True)
+
+
+def catalog_bump() -> None:
+    """In the transaction of the change; the new catalog is published once it commits."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Catalog._meta.db_table} (id, version) VALUES (1, 1) "
+            f"ON CONFLICT (id) DO UPDATE SET version = {Catalog._meta.db_table}.version + 1"
+        )
+    transaction.on_commit(catalog.publish_from_database, robust=True)
 
 
 def _set_status(document: Document, status: str, *, reason: str = "") -> None:

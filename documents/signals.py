@@ -1,5 +1,6 @@
 """Keep the speed layer exact: a committed change to a document bumps its collection's
-generation (in the same transaction) and deletes the cache entries that cited it."""
+generation (in the same transaction) and deletes the cache entries that cited it; a change
+to a collection bumps the catalog's version, and the new catalog is published on commit."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
-from documents.models import Document
-from documents.services import collections_bump
+from documents.models import Collection, Document
+from documents.services import catalog_bump, collections_bump
 from ragcache.invalidation import invalidate_document
 
 # Saves that only report ingestion progress change nothing a reader can see.
@@ -45,3 +46,9 @@ def document_deleted(sender: type[Document], instance: Document, **kwargs: Any) 
 def document_changed(document_id: int, collection_ids: set[int]) -> None:
     collections_bump(collection_ids=collection_ids)
     transaction.on_commit(lambda: invalidate_document(document_id), robust=True)
+
+
+@receiver(post_save, sender=Collection)
+@receiver(post_delete, sender=Collection)
+def collection_changed(sender: type[Collection], instance: Collection, **kwargs: Any) -> None:
+    catalog_bump()

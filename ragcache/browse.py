@@ -93,7 +93,7 @@ return {kind, redis.call('PTTL', KEYS[1]), idle, redis.call('MEMORY', 'USAGE', K
 # What each kind of key should hold, as Redis types it.
 EXPECTED_TYPE = {
     "emb": "string", "ret": "string", "ans": "string", "sem": "hash", "doc": "set", "gen": "hash",
-    "stats": "hash", "lock": "string", "switches": "hash", "census": "string",
+    "stats": "hash", "lock": "string", "switches": "hash", "census": "string", "catalog": "hash",
 }  # fmt: skip
 KINDS = tuple(EXPECTED_TYPE)
 
@@ -330,6 +330,11 @@ def _switches(key: str, fields: dict[str, bytes]) -> dict[str, Any]:
     return {"fields": {name: value.decode() for name, value in sorted(fields.items())}}
 
 
+def _catalog(key: str, fields: dict[str, bytes]) -> dict[str, Any]:
+    rows = json.loads(fields["entries"])
+    return {"version": int(fields["v"]), "collections": [{"id": c, "name": n, "public": p} for c, n, p in rows]}
+
+
 def _census(key: str, raw: bytes) -> dict[str, Any]:
     return {"census": _json_object(raw)}
 
@@ -337,6 +342,7 @@ def _census(key: str, raw: bytes) -> dict[str, Any]:
 DECODERS: dict[str, Any] = {
     "emb": _embedding, "ret": _retrieval, "ans": _answer, "sem": _semantic, "doc": _document_index,
     "gen": _generations, "stats": _statistics, "lock": _lock, "switches": _switches, "census": _census,
+    "catalog": _catalog,
 }  # fmt: skip
 
 

@@ -25,6 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "SEM_MAX_ENTRIES": 500,  # questions remembered per scope, generation and generator
     "GENERATIONS_TTL": 300,  # the Redis copy of the generations is re-read from PostgreSQL this often
     "GENERATION_LOADER": "documents.selectors.collection_generations",
+    "CATALOG_LOADER": "documents.selectors.collection_catalog",  # () -> (version, [(id, name, public)])
     "STATS_TTL": 2 * 86400,
     "LOCK_TTL": {"emb": 10, "ans": 120},  # a holder that dies frees its lock after this long
     "LOCK_POLL_SECONDS": 0.02,

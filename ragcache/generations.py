@@ -11,7 +11,7 @@ from typing import Any
 from django.utils.module_loading import import_string
 from redis import Redis
 
-from ragcache import client, keys
+from ragcache import catalog, client, keys
 from ragcache.client import CacheUnavailable
 from ragcache.conf import conf
 from ragcache.scripts import GENERATIONS_RAISE
@@ -77,6 +77,7 @@ def resync(redis: Redis) -> None:
     """Bring every copy up to the database's value (never down: a bump published
     meanwhile stays), and drop copies of collections that are gone."""
     generations = load(None)
+    catalog.publish(catalog.load())  # a change to the collections may have been missed too
     gone = [cid for cid in redis.hkeys(keys.generations()) if int(cid) not in generations]
     if gone:
         redis.hdel(keys.generations(), *gone)

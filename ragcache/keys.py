@@ -5,6 +5,7 @@
     {p}ans:{generator}:{prompt version}:{question}:{context}   JSON: text, citations, usage, ms
     {p}sem:{scope}:{embed model}:{generator}:{prompt version}  hash: question -> vector + answer key
     {p}gen                                                     hash: collection id -> generation (a copy)
+    {p}catalog                                                 hash: the collections' catalog and its version (a copy)
     {p}switches                                                hash: run-time switches (no TTL: configuration)
     {p}census                                                  JSON: keys and bytes per layer, counted lately
     {p}doc:{document id}                                       set: ret/ans keys that cited the document
@@ -81,6 +82,10 @@ def sem(scope: str, model: str, generator: str, prompt_version: str) -> str:
 
 def generations() -> str:
     return f"{prefix()}gen"
+
+
+def catalog() -> str:
+    return f"{prefix()}catalog"
 
 
 def switches() -> str:

@@ -22,13 +22,15 @@ import numpy as np
 from redis import Redis
 
 from ragcache import client, keys, switches
+from ragcache.catalog import ScopeUnverified
 from ragcache.client import CacheUnavailable
 from ragcache.conf import conf, ttl
 from ragcache.generations import fill_missing
-from ragcache.scripts import GET_OR_LOCK, LOOKUP, UNLOCK
+from ragcache.scripts import GET_OR_LOCK, LOOKUP, UNLOCK, by_digest
 from ragcache.stats import SIMILARITY, Tally, current_minute, similarity_bucket
 
 LOOKUP_LAYERS = ("emb", "ret", "ans")  # the layers the lookup script reads
+LOOKUP_BY_DIGEST = by_digest(LOOKUP)  # the hot path: its text is sent once, not on every ask
 
 
 @dataclass(frozen=True)
@@ -146,12 +148,15 @@ class CacheRequest:
         generator: str,
         prompt_version: str,
         answer_cacheable: bool,
+        catalog_version: int | None = None,
     ) -> Lookup:
+        """`catalog_version`: the catalog copy the collection ids were resolved from; when it
+        is not the current one, or cannot be checked, ScopeUnverified."""
         ids = keys.sorted_ids(collection_ids)
         emb_key = keys.emb(embed_model, question)
         token = secrets.token_hex(8)
         started = time.perf_counter()
-        script_keys = [keys.generations(), keys.switches(), keys.stats(current_minute()), emb_key]
+        script_keys = [keys.generations(), keys.switches(), keys.stats(current_minute()), emb_key, keys.catalog()]
         arguments = json.dumps({
             "prefix": keys.prefix(), "stats_ttl": conf()["STATS_TTL"], "read": self.policy.read,
             "answer_cacheable": answer_cacheable,
@@ -159,20 +164,25 @@ class CacheRequest:
             "ret_suffix": keys.ret_suffix(embed_model, mode, k, question),
             "ans_stem": keys.ans_stem(generator, prompt_version, question),
             "token": token, "lock_ttl": conf()["LOCK_TTL"]["emb"], "ids": [str(cid) for cid in ids],
+            "catalog": None if catalog_version is None else str(catalog_version),
         })  # fmt: skip
 
         def call(redis: Redis) -> list[Any]:
-            reply = redis.eval(LOOKUP, len(script_keys), *script_keys, arguments)
+            reply = LOOKUP_BY_DIGEST(keys=script_keys, args=[arguments], client=redis)
             if reply[0] == b"gen-missing":
                 fill_missing(redis, ids)
-                reply = redis.eval(LOOKUP, len(script_keys), *script_keys, arguments)
+                reply = LOOKUP_BY_DIGEST(keys=script_keys, args=[arguments], client=redis)
             return list(reply)
 
         try:
             reply = self._run("ret", call)
         except CacheUnavailable:
+            if catalog_version is not None:
+                raise ScopeUnverified("Redis is unreachable: the catalog copy cannot be checked") from None
             self._note("ret", "error", started)
             return Lookup(scope=None)
+        if reply[0] == b"catalog-stale":
+            raise ScopeUnverified(f"catalog version {catalog_version} is not the current one")
         if reply[0] != b"ok":  # generations still missing: treat as a miss, write nothing
             self._note("ret", "error", started)
             return Lookup(scope=None)

@@ -2,23 +2,39 @@
 
 from __future__ import annotations
 
+from redis.commands.core import Script
+
+
+def by_digest(text: str) -> Script:
+    """A script called by its SHA-1 (EVALSHA), so its text is not sent and hashed on every
+    call; redis-py loads it once wherever Redis does not know it yet (NOSCRIPT)."""
+    return Script(None, text.encode())  # type: ignore[arg-type]  # bytes need no client to encode
+
+
 # The whole read side of a cached answer in one call: the run-time switches, the
 # generations of the scope, the retrieval entry they lead to, the answer that entry's
 # context leads to, and the statistics of what was found. When the retrieval misses, the
 # question's embedding (or the lock to compute it) comes along, so a complete miss saves
 # a round trip too.
 #
-# KEYS: the generations hash, the switches hash, the statistics bucket, the question's emb key.
+# KEYS: the generations hash, the switches hash, the statistics bucket, the question's emb
+# key, the catalog hash.
 # The ret, ans and lock keys are built inside from the scope it reads, so the script is
 # not yet fit for Redis Cluster (those keys are not declared, nor hash-tagged together).
 # ARGV[1], JSON: prefix, stats_ttl, read (the ask may read the cache), answer_cacheable,
 #   defaults (emb, ret, ans: on or off when no switch overrides them), ret_suffix,
-#   ans_stem, token and lock_ttl (of the embedding's lock), ids (collection ids, sorted).
-# Returns {"gen-missing"} when a generation copy is missing, else {"ok", scope digest,
+#   ans_stem, token and lock_ttl (of the embedding's lock), ids (collection ids, sorted),
+#   catalog (the version of the catalog copy the ids were resolved from, or null).
+# Returns {"catalog-stale"} when that is not the version of the catalog copy in Redis,
+# {"gen-missing"} when a generation copy is missing, else {"ok", scope digest,
 # ret value or "", ans value or "", emb status (0 not asked, 1 value, 2 locked for this
 # caller, 3 locked by another), emb value or "", the switches as HGETALL gives them}.
 LOOKUP = """
 local a = cjson.decode(ARGV[1])
+local catalog = a['catalog']
+if catalog and catalog ~= cjson.null and redis.call('HGET', KEYS[5], 'v') ~= catalog then
+  return {'catalog-stale'}
+end
 local switches = redis.call('HGETALL', KEYS[2])
 local on = {}
 for layer, default in pairs(a['defaults']) do on[layer] = default end

@@ -9,6 +9,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import secrets
 import socket
 import subprocess
 import time
@@ -145,6 +146,16 @@ class _SharedRedis:
             self.port_file.unlink(missing_ok=True)
 
 
+def local_secret_key(path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # readable by its owner only from the start; a process starting alongside reads this one
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as key_file:
+            key_file.write(secrets.token_urlsafe(50) + "\n")
+    except FileExistsError:
+        pass
+    return path.read_text().strip()
+
+
 def configure_environment() -> None:
     """Start (or attach to) the embedded services for whatever is not configured.
 
@@ -154,6 +165,9 @@ def configure_environment() -> None:
     if "DATABASE_URL" not in os.environ:
         postgres = EmbeddedPostgres(DATA_DIR / "postgres")
         os.environ["DATABASE_URL"] = postgres.url
+        # A local site on embedded services gets a secret key of its own, made once and
+        # kept beside its data (a deployment sets SECRET_KEY; the default key stays refused).
+        os.environ.setdefault("SECRET_KEY", local_secret_key(DATA_DIR / "secret-key"))
     if "REDIS_URL" not in os.environ:
         redis = _SharedRedis(DATA_DIR / "redis")
         atexit.register(redis.stop)

@@ -1,6 +1,8 @@
 """`make run`: services, migrations, the admin account, the demo collection, web + worker.
 
-Ctrl-C stops everything this started; the data under .data/ stays for the next start.
+The web server is the one production runs (gunicorn with threads, static files by
+whitenoise, DEBUG off); `make dev` serves with Django's runserver and its autoreload
+instead. Ctrl-C stops everything this started; the data under .data/ stays.
 """
 
 from __future__ import annotations
@@ -18,17 +20,38 @@ DEMO_DIR = Path(os.environ.get("DEMO_DIR", "/usr/share/doc/python3.11/html/tutor
 DEMO_COLLECTION = "Python 3.11 tutorial"
 DEMO_DESCRIPTION = "The tutorial of the Python 3.11 documentation, from Debian's python3.11-doc package."
 ADDRESS = os.environ.get("RUN_ADDRESS", "127.0.0.1:8000")
+WORKERS = int(os.environ.get("WEB_WORKERS", "2"))
+THREADS = int(os.environ.get("WEB_THREADS", "8"))
 
 
 def manage(*args: str) -> None:
     subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), *args], check=True)
 
 
+def web_command(address: str, *, dev: bool = False) -> list[str]:
+    """The web server: gunicorn's threaded workers (a streamed answer holds one thread, not
+    a process), or runserver for development."""
+    if dev:
+        return [sys.executable, str(BASE_DIR / "manage.py"), "runserver", address]
+    return [
+        sys.executable, "-m", "gunicorn", "ragsite.wsgi", "--bind", address, "--workers", str(WORKERS),
+        "--threads", str(THREADS), "--timeout", "120", "--graceful-timeout", "10",
+    ]  # fmt: skip
+
+
 def main() -> int:
-    os.environ.setdefault("DEBUG", "1")
+    dev = "--dev" in sys.argv[1:]
+    os.environ.setdefault("DEBUG", "1" if dev else "0")
+    # Plain HTTP on this machine: no redirect to HTTPS, cookies without the Secure flag.
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+    os.environ.setdefault("SECURE_COOKIES", "0")
+    # A database connection for every thread of a worker, and no more.
+    os.environ.setdefault("DATABASE_POOL_MAX", str(THREADS))
     configure_environment()
     print(f"PostgreSQL: {os.environ['DATABASE_URL']}\nRedis:      {os.environ['REDIS_URL']}", flush=True)
     manage("migrate", "--noinput")
+    if not dev:
+        manage("collectstatic", "--noinput", "--verbosity", "0")
     manage("ensure_admin", "--login-file", str(DATA_DIR / "admin-login.txt"))
     if DEMO_DIR.is_dir():
         manage("ingest", str(DEMO_DIR), "--collection", DEMO_COLLECTION, "--description", DEMO_DESCRIPTION, "--queue")
@@ -37,7 +60,7 @@ def main() -> int:
 
     children = [
         subprocess.Popen([sys.executable, "-m", "celery", "-A", "ragsite", "worker", "--pool", "solo", "-l", "INFO"]),
-        subprocess.Popen([sys.executable, str(BASE_DIR / "manage.py"), "runserver", ADDRESS, "--noreload"]),
+        subprocess.Popen(web_command(ADDRESS, dev=dev)),
     ]
     print(f"\nragsite is at http://{ADDRESS}/ (admin: http://{ADDRESS}/admin/). Ctrl-C stops it.\n", flush=True)
 

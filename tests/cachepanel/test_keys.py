@@ -246,3 +246,12 @@ def test_a_cursor_redis_would_refuse_is_a_clear_error_and_not_an_outage(admin_cl
         page = rows_page(admin_client, cursor=cursor)
         assert b"The cursor is a number from the previous page." in page
     assert breaker.failures == 0 and not breaker.is_open and not breaker.needs_resync
+
+
+def test_the_catalog_copy_shows_its_version_and_collections(admin_client):
+    collection = handbook()
+    from ragcache import catalog
+
+    catalog.refresh(from_database=True)
+    page = detail_page(admin_client, keys.catalog())
+    assert f"version {catalog.current().version}" in page and f"Handbook ({collection.pk})" in page

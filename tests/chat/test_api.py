@@ -1,11 +1,18 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
+from documents.models import Collection
+from documents.services import catalog_bump
+from ragcache import catalog
 from tests.chat.factories import handbook
+from tests.ragcache.helpers import round_trips
 
 pytestmark = pytest.mark.django_db
 
@@ -81,3 +88,70 @@ def test_a_signed_in_session_must_pass_the_csrf_check(admin_user):
     token = client.cookies["csrftoken"].value
     response = post(client, {"question": "Tea?", "collections": ["Private"]}, X_CSRFToken=token)
     assert response.status_code == 200 and response.json()["citations"]
+
+
+TEA = "How hot should the water be for green tea?"
+
+
+def test_an_anonymous_fully_cached_ask_sends_no_sql_and_one_redis_command():
+    handbook()
+    assert post(Client(), {"question": TEA}).status_code == 200
+    with CaptureQueriesContext(connection) as queries, round_trips() as commands:
+        response = post(Client(), {"question": TEA, "collections": ["Handbook"]})
+        response = post(Client(), {"question": TEA})
+    assert response.status_code == 200 and response.json()["trace"]["from_cache"] is True
+    assert [q["sql"] for q in queries] == []
+    assert commands == ["EVALSHA", "EVALSHA"]  # one per ask: scope, generations, entries, statistics
+
+
+def test_a_signed_in_fully_cached_ask_reads_only_its_session_and_user(admin_user):
+    handbook()
+    client = Client()
+    client.force_login(admin_user)
+    assert post(client, {"question": TEA}).status_code == 200
+    with CaptureQueriesContext(connection) as queries, round_trips() as commands:
+        response = post(client, {"question": TEA})
+    assert response.json()["trace"]["from_cache"] is True
+    assert [re.search(r'FROM "(\w+)"', q["sql"]).group(1) for q in queries] == ["django_session", "auth_user"]
+    assert commands == ["EVALSHA"]
+
+
+def test_a_collection_made_private_is_never_read_through_an_older_catalog_copy(django_capture_on_commit_callbacks):
+    collection = handbook()
+    assert post(Client(), {"question": TEA, "collections": ["Handbook"]}).status_code == 200  # copy read
+    old_version = catalog.current().version
+    with django_capture_on_commit_callbacks(execute=True):  # another process's change, published on commit
+        Collection.objects.filter(pk=collection.pk).update(is_public=False)
+        catalog_bump()
+    assert catalog.current().version == old_version  # this process still holds the old copy ...
+    named = post(Client(), {"question": TEA, "collections": ["Handbook"]})
+    assert named.status_code == 400 and "Unknown collection: Handbook." in named.json()["error"]
+    everything = post(Client(), {"question": TEA})
+    assert everything.status_code == 400 and "no collection to ask" in everything.json()["error"]
+    assert catalog.current().version > old_version  # ... until the lookup found it old
+
+
+def test_a_collection_made_after_the_catalog_copy_is_found_by_name(django_capture_on_commit_callbacks):
+    handbook()
+    assert post(Client(), {"question": TEA}).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        handbook("Second handbook")
+    response = post(Client(), {"question": TEA, "collections": ["Second handbook"]})
+    assert response.status_code == 200 and response.json()["citations"][0]["title"] == "tea"
+
+
+@pytest.mark.slow
+def test_with_redis_down_the_scope_comes_from_the_database(redis_server, django_capture_on_commit_callbacks):
+    if redis_server is None:
+        pytest.skip("stopping Redis needs the suite's own redis-server (TEST_REDIS_URL is set)")
+    collection = handbook()
+    assert post(Client(), {"question": TEA}).status_code == 200
+    redis_server.stop()
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            Collection.objects.filter(pk=collection.pk).update(is_public=False)
+            catalog_bump()  # its publish fails: Redis is down
+        response = post(Client(), {"question": TEA, "collections": ["Handbook"]})
+    finally:
+        redis_server.start()
+    assert response.status_code == 400 and "Unknown collection: Handbook." in response.json()["error"]

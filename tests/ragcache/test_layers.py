@@ -45,7 +45,7 @@ def test_a_fully_cached_answer_takes_one_redis_round_trip_and_no_query():
         result = ask(TEA, [collection.pk])
     assert outcomes(result)["ans"] == "hit"
     assert len(queries) == 0
-    assert commands == ["EVAL"]  # generations, ret, ans and statistics
+    assert commands == ["EVALSHA"]  # generations, ret, ans and statistics
 
 
 @pytest.mark.parametrize("change", ["k", "embed model", "prompt version", "scope"])

@@ -40,7 +40,7 @@ def test_cache_control_no_cache_skips_reads_but_refreshes_the_entries():
 def test_cache_control_no_store_neither_reads_nor_writes():
     handbook()
     api({"question": QUESTION}, "no-store")
-    assert [k for k in app_keys() if not k.startswith((b"rc:gen", b"rc:stats"))] == []
+    assert [k for k in app_keys() if not k.startswith((b"rc:gen", b"rc:stats", b"rc:catalog"))] == []  # no entry
     assert api({"question": QUESTION}).json()["trace"]["from_cache"] is False
 
 

@@ -30,7 +30,7 @@ def test_a_fully_cached_answer_is_still_one_round_trip_with_overrides_in_force()
     ask(TEA, [collection.pk])
     with round_trips() as commands:
         result = ask(TEA, [collection.pk])
-    assert outcomes(result) == {"ret": "hit", "ans": "hit"} and commands == ["EVAL"]
+    assert outcomes(result) == {"ret": "hit", "ans": "hit"} and commands == ["EVALSHA"]
 
 
 def test_an_override_written_by_another_process_is_obeyed_by_the_next_ask():
