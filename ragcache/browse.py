@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from redis import Redis
 
-from ragcache import client, keys
+from ragcache import client, keys, values
 
 PAGE_ROWS = 50
 MAX_STRING_BYTES = 256 * 1024  # of a value shown in the detail pane
@@ -237,7 +237,7 @@ def _embedding(key: str, raw: bytes) -> dict[str, Any]:
 
 
 def _retrieval(key: str, raw: bytes) -> dict[str, Any]:
-    entry = _json_object(raw)
+    entry = _entry(raw, values.RETRIEVAL)
     passages = [
         {"chunk_id": int(cid), "document_id": int(did), "title": str(title), "content_hash": str(chash),
          "score": float(score)}
@@ -260,7 +260,7 @@ def _retrieval(key: str, raw: bytes) -> dict[str, Any]:
 
 
 def _answer(key: str, raw: bytes) -> dict[str, Any]:
-    entry = _json_object(raw)
+    entry = _entry(raw, values.ANSWER)
     if not isinstance(entry["text"], str) or not isinstance(entry["citations"], list):
         raise ValueError("an answer has a text and a list of citations")
     *generator, prompt_version, question, context = key[len(keys.prefix()) + len("ans:") :].split(":")
@@ -344,6 +344,16 @@ DECODERS: dict[str, Any] = {
     "gen": _generations, "stats": _statistics, "lock": _lock, "switches": _switches, "census": _census,
     "catalog": _catalog,
 }  # fmt: skip
+
+
+def _entry(raw: bytes, kind: str) -> dict[str, Any]:
+    header = raw.partition(b"\n")[0]
+    if not header.startswith(kind.encode() + b" "):
+        raise ValueError(f"no {kind!r} header: {header[:40]!r}")
+    entry = values.decode(raw, kind)
+    if entry is None:
+        raise ValueError("the JSON after the header is damaged")
+    return entry
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:

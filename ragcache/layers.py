@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from redis import Redis
 
-from ragcache import client, keys, switches
+from ragcache import client, keys, switches, values
 from ragcache.catalog import ScopeUnverified
 from ragcache.client import CacheUnavailable
 from ragcache.conf import conf, ttl
@@ -31,6 +31,7 @@ from ragcache.stats import SIMILARITY, Tally, current_minute, similarity_bucket
 
 LOOKUP_LAYERS = ("emb", "ret", "ans")  # the layers the lookup script reads
 LOOKUP_BY_DIGEST = by_digest(LOOKUP)  # the hot path: its text is sent once, not on every ask
+VALUE_START = {"emb": "", "ans": values.ANSWER + " "}  # what a single-flight value starts with
 
 
 @dataclass(frozen=True)
@@ -190,14 +191,16 @@ class CacheRequest:
         read_ret = self.policy.read and self.enabled("ret")
         read_ans = read_ret and answer_cacheable and self.enabled("ans")
         scope = reply[1].decode()
-        retrieval = json.loads(reply[2]) if reply[2] else None
-        answer = json.loads(reply[3]) if reply[3] else None
+        # On a full hit the script sends the answer alone: the retrieval is not needed.
+        answer = values.decode(reply[3], values.ANSWER) if reply[3] else None
+        retrieval = values.decode(reply[2], values.RETRIEVAL) if reply[2] else None
+        found_retrieval = bool(reply[2] or reply[3])
         # The script counted these outcomes itself; only the trace is noted here.
-        self.trace["ret"] = {"outcome": "hit" if retrieval else ("miss" if read_ret else "bypass"),
+        self.trace["ret"] = {"outcome": "hit" if found_retrieval else ("miss" if read_ret else "bypass"),
                              "ms": round((time.perf_counter() - started) * 1000, 2)}  # fmt: skip
         if not read_ret:
             self.tally.add("ret", "bypass")
-        if retrieval is not None:
+        if found_retrieval:
             if read_ans:
                 self.trace["ans"] = {"outcome": "hit" if answer else "miss", "ms": self.trace["ret"]["ms"]}
             else:
@@ -250,7 +253,7 @@ class CacheRequest:
 
         def build(pipe: Any) -> None:
             expires = ttl("ret")
-            pipe.set(key, json.dumps(entry, separators=(",", ":")), ex=expires)
+            pipe.set(key, values.encode_retrieval(entry), ex=expires)
             _index(pipe, key, document_ids, expires)
 
         self._defer(build)
@@ -273,8 +276,8 @@ class CacheRequest:
             return
         started = time.perf_counter()
         claim = self._claim("ans", key)
-        if claim.value is not None:
-            value: dict[str, Any] = json.loads(claim.value)
+        value = values.decode(claim.value, values.ANSWER) if claim.value is not None else None
+        if value is not None:
             if counted:  # the script saw a miss; another ask's answer arrived meanwhile
                 self.trace["ans"]["outcome"] = "hit"
             else:
@@ -313,7 +316,7 @@ class CacheRequest:
 
         def build(pipe: Any) -> None:
             expires = ttl("ans")
-            pipe.set(key, json.dumps(value, separators=(",", ":")), ex=expires)
+            pipe.set(key, values.encode_answer(value), ex=expires)
             _index(pipe, key, document_ids, expires)
             if semantic is not None and self.enabled("sem"):
                 sem_key, question, vector = semantic
@@ -362,8 +365,9 @@ class CacheRequest:
         if nearest[0] is not None:
             self.tally.add(SIMILARITY, f"{'hit' if cached else 'miss'}:{similarity_bucket(nearest[0])}")
         if cached:
-            value: dict[str, Any] = json.loads(cached)
-            self.count_answer_saved("sem", value)
+            value = values.decode(cached, values.ANSWER)
+            if value is not None:
+                self.count_answer_saved("sem", value)
             return value
         return None
 
@@ -377,7 +381,9 @@ class CacheRequest:
         deadline = time.monotonic() + lock_ttl + 1
         try:
             while time.monotonic() < deadline:
-                reply = self._round_trip(layer, lambda pipe: pipe.eval(GET_OR_LOCK, 2, key, lock_key, token, lock_ttl))
+                reply = self._round_trip(
+                    layer, lambda pipe: pipe.eval(GET_OR_LOCK, 2, key, lock_key, token, lock_ttl, VALUE_START[layer])
+                )
                 status, value = reply[0]
                 if status == 1:
                     return _Claim(value=bytes(value))

@@ -56,24 +56,36 @@ local read_ret = a['read'] and on['ret']
 local read_ans = read_ret and a['answer_cacheable'] and on['ans']
 local ret, ans = '', ''
 local function count(field, amount)
-  redis.call('HINCRBYFLOAT', KEYS[3], field, tonumber(amount) or 0)
+  redis.call('HINCRBY', KEYS[3], field, amount)
+end
+local function add(field, amount)
+  if amount ~= '0.0' then redis.call('HINCRBYFLOAT', KEYS[3], field, amount) end
+end
+-- An entry's numbers are in its header line (ragcache.values): no JSON is parsed here. A
+-- value without the header of this format is a miss, and is deleted.
+local function entry(key, pattern, layer)
+  local value = redis.call('GET', key)
+  if not value then return '' end
+  if string.match(value, pattern) then return value end
+  redis.call('UNLINK', key)
+  count(layer .. ':corrupt', 1)
+  return ''
 end
 if read_ret then
   redis.call('EXPIRE', KEYS[3], a['stats_ttl'])
-  ret = redis.call('GET', prefix .. 'ret:' .. scope .. a['ret_suffix']) or ''
+  ret = entry(prefix .. 'ret:' .. scope .. a['ret_suffix'], '^r1 %x+ %S+\\n', 'ret')
   if ret ~= '' then
-    local entry = cjson.decode(ret)
+    local ctx, ms = string.match(ret, '^r1 (%x+) (%S+)\\n')
     count('ret:hit', 1)
-    count('ret:saved_ms', entry['ms'])
+    add('ret:saved_ms', ms)
     if read_ans then
-      ans = redis.call('GET', prefix .. 'ans:' .. a['ans_stem'] .. entry['ctx']) or ''
+      ans = entry(prefix .. 'ans:' .. a['ans_stem'] .. ctx, '^a1 %S+ %S+ %S+\\n', 'ans')
       if ans ~= '' then
-        local answer = cjson.decode(ans)
+        local generate_ms, tokens, cost = string.match(ans, '^a1 (%S+) (%S+) (%S+)\\n')
         count('ans:hit', 1)
-        count('ans:saved_ms', answer['ms'])
-        local tokens = (tonumber(answer['prompt_tokens']) or 0) + (tonumber(answer['completion_tokens']) or 0)
-        count('ans:saved_tokens', tokens)
-        count('ans:saved_cost', answer['cost_usd'])
+        add('ans:saved_ms', generate_ms)
+        add('ans:saved_tokens', tokens)
+        add('ans:saved_cost', cost)
       else
         count('ans:miss', 1)
       end
@@ -82,6 +94,7 @@ if read_ret then
     count('ret:miss', 1)
   end
 end
+if ans ~= '' then ret = '' end  -- a full hit: the answer is all the caller needs
 local emb_status, emb = 0, ''
 if ret == '' and a['read'] and on['emb'] then
   emb = redis.call('GET', KEYS[4]) or ''
@@ -113,10 +126,15 @@ return 1
 """
 
 # Single-flight in one round trip: the value if there is one, else the lock if free.
-# KEYS: value key, lock key. ARGV: token, lock TTL.
+# KEYS: value key, lock key. ARGV: token, lock TTL, the start every value of the key has
+# ("" for any): a value that lacks it is deleted, as a miss.
 # Returns {1, value}, {2, ""} (locked for this caller) or {3, ""} (another holds it).
 GET_OR_LOCK = """
 local value = redis.call('GET', KEYS[1])
+if value and string.sub(value, 1, #ARGV[3]) ~= ARGV[3] then
+  redis.call('UNLINK', KEYS[1])
+  value = nil
+end
 if value then return {1, value} end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[2]) then return {2, ''} end
 return {3, ''}

@@ -17,7 +17,7 @@ from redis.client import Pipeline
 from ragcache import client, keys
 from ragcache.conf import LAYERS, conf
 
-METRICS = ("hit", "miss", "error", "bypass", "saved_ms", "saved_tokens", "saved_cost")
+METRICS = ("hit", "miss", "error", "bypass", "corrupt", "saved_ms", "saved_tokens", "saved_cost")
 WINDOWS = {"5m": 5, "1h": 60, "1d": 1440}
 SIMILARITY = "simil"
 

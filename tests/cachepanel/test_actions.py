@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from documents.models import Collection
-from ragcache import keys
+from ragcache import keys, values
 from tests.chat.factories import handbook
 from tests.ragcache.helpers import app_keys, ask, outcomes, redis
 
@@ -100,7 +100,7 @@ def test_flushing_a_document_removes_exactly_the_entries_that_cited_it(admin_cli
     tea = collection.documents.get(title="tea")
     citing: set[bytes] = set()
     for key in of_kind("ret"):
-        entry = json.loads(redis().get(key))
+        entry = values.decode(redis().get(key), values.RETRIEVAL)
         if tea.pk in {passage[1] for passage in entry["passages"]}:
             citing.add(key)
             citing |= {k for k in of_kind("ans") if k.decode().endswith(":" + entry["ctx"])}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 import re
 
 import numpy as np
@@ -12,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from ragcache import keys
+from ragcache import keys, values
 from ragcache.browse import keys_page
 from tests.chat.factories import handbook
 from tests.ragcache.helpers import ask, redis, round_trips
@@ -110,7 +109,7 @@ def test_an_answer_shows_its_question_text_citations_and_usage(admin_client, ope
     assert TEA in page and "Green tea should be brewed" in page
     for citation in result.citations:
         assert f'href="{citation["url"]}">{citation["title"]}</a>' in page
-    value = json.loads(redis().get(key))
+    value = values.decode(redis().get(key), values.ANSWER)
     assert f"{value['prompt_tokens']:,} prompt + {value['completion_tokens']:,} completion" in page
 
 
@@ -118,7 +117,7 @@ def test_a_retrieval_shows_its_passages_linked_to_their_chunks(admin_client):
     collection = handbook()
     ask(TEA, [collection.pk])
     key = next(redis().scan_iter(match="rc:ret:*")).decode()
-    entry = json.loads(redis().get(key))
+    entry = values.decode(redis().get(key), values.RETRIEVAL)
     page = detail_page(admin_client, key)
     for chunk_id, _, title, _, _ in entry["passages"]:
         assert f'href="{reverse("admin:documents_chunk_change", args=[chunk_id])}">chunk {chunk_id}</a>' in page
@@ -161,10 +160,15 @@ def test_a_document_index_lists_the_entries_that_cite_it(admin_client):
 @pytest.mark.parametrize(
     ("key", "write", "warning"),
     [
-        ("rc:ans:g:1:q:c", lambda key: redis().set(key, '{"text": "cut off', ex=600), "not JSON"),
-        ("rc:ans:g:1:q:c", lambda key: redis().set(key, "[1, 2]", ex=600), "JSON list, not an object"),
+        ("rc:ans:g:1:q:c", lambda key: redis().set(key, '{"text": "an old format"}', ex=600), "no 'a1' header"),
+        ("rc:ans:g:1:q:c", lambda key: redis().set(key, 'a1 1.0 0.0 0.0\n{"text": "cut', ex=600), "is damaged"),
+        ("rc:ans:g:1:q:c", lambda key: redis().set(key, "a1 1.0 0.0 0.0\n[1, 2]", ex=600), "is damaged"),
         ("rc:ans:g:1:q:c", lambda key: redis().hset(key, "a", "b"), "should hold a string, not a hash"),
-        ("rc:ret:s:m:hybrid:5:q", lambda key: redis().set(key, '{"passages": [[1]]}', ex=600), "not what a ret entry"),
+        (
+            "rc:ret:s:m:hybrid:5:q",
+            lambda key: redis().set(key, 'r1 ab 1.0\n{"passages": [[1]]}', ex=600),
+            "not what a ret entry",
+        ),
         ("rc:emb:m:q", lambda key: redis().set(key, b"\x00\x01\x02", ex=600), "not a whole number of float32"),
         ("rc:sem:s:m:g:1", lambda key: redis().hset(key, "q", "\xff\xfe"), "not what a sem entry"),
     ],

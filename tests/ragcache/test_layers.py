@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -8,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from chat.generators.extractive import ExtractiveGenerator
-from ragcache import keys
+from ragcache import keys, values
 from ragcache.stats import hit_ratios, totals
 from tests.chat.factories import handbook
 from tests.ragcache.helpers import app_keys, ask, outcomes, redis, round_trips
@@ -129,9 +128,9 @@ def test_an_answer_stored_with_null_token_counts_still_replays():
     collection = handbook()
     ask(TEA, [collection.pk])
     answer_key = next(redis().scan_iter(match="rc:ans:*"))
-    value = json.loads(redis().get(answer_key))
+    value = values.decode(redis().get(answer_key), values.ANSWER)
     value.update(prompt_tokens=None, completion_tokens=None, cost_usd=None, ms=None)
-    redis().set(answer_key, json.dumps(value), keepttl=True)
+    redis().set(answer_key, values.encode_answer(value), keepttl=True)
     assert outcomes(ask(TEA, [collection.pk]))["ans"] == "hit"
     assert all(redis().ttl(key) > 0 for key in redis().scan_iter(match="rc:stats:*"))
 
@@ -144,3 +143,19 @@ def test_bumps_do_not_extend_the_life_of_the_generation_copies(django_capture_on
     with django_capture_on_commit_callbacks(execute=True):
         collection.documents.get(title="tea").save()
     assert 0 < redis().pttl(keys.generations()) <= first_ttl - 250
+
+
+@pytest.mark.parametrize("layer", ["ret", "ans"])
+def test_a_value_of_another_format_is_a_miss_deleted_and_counted_never_an_outage(layer):
+    from ragcache.client import breaker
+
+    collection = handbook()
+    expected = ask(TEA, [collection.pk]).text
+    key = next(redis().scan_iter(match=f"rc:{layer}:*"))
+    redis().set(key, '{"an": "older format"}', keepttl=True)
+    for _ in range(3):  # three asks used to open the circuit for every question
+        result = ask(TEA, [collection.pk])
+        assert result.text == expected and outcomes(result)[layer] in {"miss", "hit"}
+    assert breaker.failures == 0 and not breaker.is_open and not breaker.needs_resync
+    assert totals(5)[layer]["corrupt"] == 1  # deleted the first time, rewritten by that ask
+    assert outcomes(ask(TEA, [collection.pk]))["ans"] == "hit"

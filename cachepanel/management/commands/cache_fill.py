@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from django.core.management.base import BaseCommand, CommandParser
 
-from ragcache import client, keys
+from ragcache import client, keys, values
 from ragcache.conf import conf, ttl
 from ragcache.stats import current_minute
 
@@ -112,8 +112,8 @@ def _write_questions(redis: Any, *, numbers: range, rng: random.Random, vectors:
         ret_key = keys.ret(scope, MODEL, "hybrid-c20", 5, cache_question)
         ans_key = keys.ans(GENERATOR, PROMPT, cache_question, context)
         pipe.set(emb_key, vector.tobytes(), ex=ttl("emb"))
-        pipe.set(ret_key, json.dumps(retrieval, separators=(",", ":")), ex=ttl("ret"))
-        pipe.set(ans_key, json.dumps(answer, separators=(",", ":")), ex=ttl("ans"))
+        pipe.set(ret_key, values.encode_retrieval(retrieval), ex=ttl("ret"))
+        pipe.set(ans_key, values.encode_answer(answer), ex=ttl("ans"))
         longest = int(max(conf()["TTL"].values()) * (1 + conf()["TTL_JITTER"])) + 1
         for doc in documents:
             pipe.sadd(keys.document_index(doc), ret_key, ans_key)

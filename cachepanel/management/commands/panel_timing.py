@@ -5,7 +5,6 @@ server reports it (Server-Timing). Fill Redis first with `manage.py cache_fill N
 from __future__ import annotations
 
 import http.cookiejar
-import json
 import re
 import statistics
 import time
@@ -17,7 +16,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ragcache import census, client, keys
+from ragcache import census, client, keys, values
 
 SERVER_TIMING = re.compile(r"app;dur=([\d.]+)")
 ROWS = {"HX-Request": "true", "HX-Target": "key-rows"}
@@ -36,7 +35,8 @@ class Command(BaseCommand):
         total = client.run("timing", lambda redis: redis.dbsize())
         client.run("timing", census.take)  # the overview shows a fresh count, as it would 15 s later
         key = next(client.run("timing", lambda redis: redis.scan_iter(match=keys.layer_pattern("ans"), count=1000)))
-        question = json.loads(client.run("timing", lambda redis: redis.get(key)) or "{}").get("q", "")
+        stored = client.run("timing", lambda redis: redis.get(key))
+        question = (values.decode(stored if isinstance(stored, bytes) else b"", values.ANSWER) or {}).get("q", "")
         detail = {"HX-Request": "true", "HX-Target": "key-detail"}
         pages = [
             ("bare admin view (302)", "/admin/cachepanel/cachepanel/", {}, {}),
