@@ -197,6 +197,7 @@ def answer_stream(
             "cost_usd": (usage.cost_usd or 0.0) if usage else 0.0,
             "has_usage": usage is not None,
             "has_cost": bool(usage and usage.cost_usd is not None),
+            "usage_estimated": bool(usage and usage.estimated),
         }
         if cacheable and passages and text.strip():
             semantic = (sem_key, normalized, embedding) if sem_key and embedding is not None else None
@@ -231,6 +232,7 @@ def _answer(
             prompt_tokens=value["prompt_tokens"] if has_usage else None,
             completion_tokens=value["completion_tokens"] if has_usage else None,
             cost_usd=value["cost_usd"] if value.get("has_cost") else None,
+            usage_estimated=bool(value.get("usage_estimated")),
         ),
     )
 

@@ -177,8 +177,10 @@ def message_answer_stream(*, message: Message) -> Iterator[tuple[str, Any]]:
     assert result is not None
     message.content, message.citations, message.trace = result.text, result.citations, result.trace
     message.status = Message.Status.COMPLETE
-    message.save(update_fields=["content", "citations", "trace", "status"])
-    yield "done", message
+    try:
+        yield "done", message  # the reader has the answer first ...
+    finally:  # ... then it is kept, even when the reader has gone meanwhile
+        message.save(update_fields=["content", "citations", "trace", "status"])
 
 
 def _message_when_finished(message: Message) -> Message:

@@ -116,3 +116,19 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document} #{self.ordinal}"
+
+
+class TermFrequency(models.Model):
+    """How many chunks hold each lexeme of the full-text search, kept by triggers on the
+    chunk table (migration 0005) as chunks come and go; the row with the empty lexeme
+    holds the number of chunks. Retrieval reads it to leave out common words at the cost
+    of an index lookup per word, however many chunks there are."""
+
+    lexeme = models.TextField(primary_key=True)
+    chunks = models.BigIntegerField()
+
+    class Meta:
+        verbose_name_plural = "term frequencies"
+
+    def __str__(self) -> str:
+        return f"{self.lexeme or '(all chunks)'}: {self.chunks}"

@@ -18,7 +18,6 @@ from documents.models import SEARCH_CONFIG, Chunk, Collection, Document
 SEARCH_TERM = re.compile(r"\w+(?:\.\w+)+|\w+")
 MAX_SEARCH_TERMS = 32
 COMMON_TERM_SHARE = 0.1
-EXACT_COUNT_BELOW = 100_000
 
 
 def collections_readable_by(*, user: AbstractUser | AnonymousUser) -> QuerySet[Collection]:
@@ -60,23 +59,26 @@ def chunks_full_text(*, text: str, collection_ids: Sequence[int] | None = None, 
 
 
 def search_terms_distinctive(text: str) -> list[str]:
+    """The words of `text` worth searching for: those in at most COMMON_TERM_SHARE of the
+    chunks (all of them, if none is). Their counts come from documents_termfrequency,
+    which the chunk table's triggers keep: an index lookup per word, not a count over
+    the table. A word of several lexemes counts as its rarest."""
     terms = list(dict.fromkeys(term.lower() for term in SEARCH_TERM.findall(text)))[:MAX_SEARCH_TERMS]
     if not terms:
         return []
-    counts = ", ".join(
-        "(SELECT count(*) FROM documents_chunk WHERE search_vector @@ to_tsquery(%s::regconfig, %s))" for _ in terms
-    )
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT (SELECT reltuples FROM pg_class WHERE oid = 'documents_chunk'::regclass), " + counts,
-            [value for term in terms for value in (SEARCH_CONFIG, term)],
+            "SELECT t.term, min(coalesce(tf.chunks, 0)), "
+            "(SELECT chunks FROM documents_termfrequency WHERE lexeme = '') "
+            "FROM unnest(%s::text[]) WITH ORDINALITY AS t(term, position) "
+            "CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector(%s::regconfig, t.term))) AS l(lexeme) "
+            "LEFT JOIN documents_termfrequency tf ON tf.lexeme = l.lexeme "
+            "GROUP BY t.term, t.position ORDER BY t.position",
+            [terms, SEARCH_CONFIG],
         )
-        total, *found = cursor.fetchone()
-        # The planner's estimate is cheap but can be far off on a small or young table.
-        if total is None or total < EXACT_COUNT_BELOW:
-            cursor.execute("SELECT count(*) FROM documents_chunk")
-            total = cursor.fetchone()[0]
-    present = [(term, count) for term, count in zip(terms, found, strict=True) if count]
+        rows = cursor.fetchall()
+    total = (rows[0][2] if rows else 0) or 0
+    present = [(term, count) for term, count, _ in rows if count]
     distinctive = [term for term, count in present if count <= max(COMMON_TERM_SHARE * total, 1)]
     return distinctive or [term for term, _ in present]
 

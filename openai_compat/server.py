@@ -7,6 +7,7 @@ calls it served. Run it alone with `python -m openai_compat.server --port 8001`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import math
@@ -36,11 +37,14 @@ def hashed_embedding(text: str, dimensions: int) -> list[float]:
 
 class OpenAICompatServer:
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0) -> None:
-        self.latency = latency
+        self.latency = latency  # seconds before every answer
+        self.route_latency: dict[str, float] = {}  # and more per route, e.g. {"/v1/embeddings": 0.3}
         self._successes_left: int | None = None  # see fail_after()
         self.chunk_delay = 0.0  # seconds between streamed pieces
         self.finish_reason: str | None = "stop"  # how streamed answers end ("length": cut off)
+        self.send_usage = True  # in streams that ask for it (some servers never send it)
         self.calls: Counter[str] = Counter()
+        self.connections = 0  # TCP connections accepted: clients that reuse theirs open few
         self.inputs_embedded = 0
         self.last_request: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -68,8 +72,11 @@ class OpenAICompatServer:
             self.inputs_embedded = 0
             self._successes_left = None
             self.latency = 0.0
+            self.route_latency = {}
             self.chunk_delay = 0.0
             self.finish_reason = "stop"
+            self.send_usage = True
+            self.connections = 0
 
     def fail_after(self, successes: int) -> None:
         """Answer `successes` more requests, then fail every one with HTTP 500 until reset()."""
@@ -138,7 +145,7 @@ class OpenAICompatServer:
         for piece in pieces:
             yield {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
         yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": self.finish_reason}]}
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if (body.get("stream_options") or {}).get("include_usage") and self.send_usage:
             completion_tokens = len(WORD.findall(answer))
             usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                      "total_tokens": prompt_tokens + completion_tokens}  # fmt: skip
@@ -152,6 +159,16 @@ class OpenAICompatServer:
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with server._lock:
+                    server.connections += 1
+
+            def handle(self) -> None:
+                # A client that hangs up on a kept-alive connection (a timeout, a process gone).
+                with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+                    super().handle()
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -167,8 +184,8 @@ class OpenAICompatServer:
                 with server._lock:
                     server.calls[self.path] += 1
                     server.last_request = body
-                if server.latency:
-                    time.sleep(server.latency)
+                if delay := server.latency + server.route_latency.get(self.path, 0.0):
+                    time.sleep(delay)
                 if server._take_failure():
                     return self._send(500, {"error": {"message": "Injected failure.", "type": "server_error"}})
                 if route == server.chat_completion and body.get("stream"):
@@ -181,19 +198,25 @@ class OpenAICompatServer:
                     )
 
             def _stream(self, body: dict[str, Any]) -> None:
+                # Chunked, as OpenAI's API streams: the connection stays open for the next call.
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Cache-Control", "no-cache")
-                self.send_header("Connection", "close")
+                self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
                 for chunk in server.chat_completion_chunks(body):
-                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-                    self.wfile.flush()
+                    self._chunk(f"data: {json.dumps(chunk)}\n\n".encode())
                     if server.chunk_delay:
                         time.sleep(server.chunk_delay)
-                self.wfile.write(b"data: [DONE]\n\n")
+                # The last event and the end of the body in one write, as servers do: a client
+                # that stops reading at [DONE] has the whole response and keeps the connection.
+                done = b"data: [DONE]\n\n"
+                self.wfile.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(done), done))
                 self.wfile.flush()
-                self.close_connection = True
+
+            def _chunk(self, data: bytes) -> None:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+                self.wfile.flush()
 
             def _send(self, status: int, payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()
@@ -211,8 +234,14 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--latency", type=float, default=0.0, help="Seconds to wait before each answer.")
+    parser.add_argument("--embedding-latency", type=float, default=0.0, help="Seconds more per embedding call.")
+    parser.add_argument("--completion-latency", type=float, default=0.0, help="Seconds more per completion.")
+    parser.add_argument("--token-delay", type=float, default=0.0, help="Seconds between streamed pieces.")
     args = parser.parse_args()
-    server = OpenAICompatServer(host=args.host, port=args.port, latency=args.latency).start()
+    server = OpenAICompatServer(host=args.host, port=args.port, latency=args.latency)
+    server.route_latency = {"/v1/embeddings": args.embedding_latency, "/v1/chat/completions": args.completion_latency}
+    server.chunk_delay = args.token_delay
+    server.start()
     print(f"OpenAI-compatible server at {server.base_url}", flush=True)
     try:
         threading.Event().wait()

@@ -276,6 +276,7 @@ def _answer(key: str, raw: bytes) -> dict[str, Any]:
         "prompt_tokens": entry.get("prompt_tokens") if entry.get("has_usage") else None,
         "completion_tokens": entry.get("completion_tokens") if entry.get("has_usage") else None,
         "cost_usd": entry.get("cost_usd") if entry.get("has_cost") else None,
+        "usage_estimated": bool(entry.get("usage_estimated")),
         "generate_ms": float(entry.get("ms") or 0),
         "generator": ":".join(generator),
         "prompt_version": prompt_version,

@@ -21,6 +21,7 @@ class Usage:
     prompt_tokens: int
     completion_tokens: int
     cost_usd: float | None  # None when the model has no price in settings
+    estimated: bool = False  # counted here with a tokenizer: the server reported none
 
 
 class GenerationError(Exception):

@@ -8,6 +8,7 @@ import openai
 from django.conf import settings
 
 from chat.generators.base import GenerationError, Generator, Passage, Usage
+from documents.embedding import get_embedder
 
 PROMPT_VERSION = "1"
 SYSTEM_PROMPT = (
@@ -31,6 +32,13 @@ def cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> float | 
     return (prompt_tokens * prices[0] + completion_tokens * prices[1]) / 1_000_000
 
 
+def estimated_usage(model: str, messages: list[dict[str, str]], answer: str) -> Usage:
+    """Tokens counted with the embedder's tokenizer: not the model's own, so an estimate."""
+    prompt, completion = get_embedder().count_tokens(["\n".join(m["content"] for m in messages), answer])
+    return Usage(prompt_tokens=prompt, completion_tokens=completion, cost_usd=cost_usd(model, prompt, completion),
+                 estimated=True)  # fmt: skip
+
+
 class OpenAIGenerator(Generator):
     name = "openai"
     prompt_version = PROMPT_VERSION
@@ -52,26 +60,33 @@ class OpenAIGenerator(Generator):
 
     def stream(self, *, question: str, passages: Sequence[Passage]) -> Iterator[str | Usage]:
         try:
+            messages = build_messages(question, passages)
             response = self.client.chat.completions.create(  # type: ignore[call-overload]
                 model=self.model,
-                messages=build_messages(question, passages),
+                messages=messages,
                 temperature=self.temperature,
                 stream=True,
                 stream_options={"include_usage": True},
             )
             finish_reason = None
-            for chunk in response:
-                if chunk.choices:
-                    choice = chunk.choices[0]
-                    if choice.delta and choice.delta.content:
-                        yield choice.delta.content
-                    finish_reason = choice.finish_reason or finish_reason
-                if chunk.usage:
-                    yield Usage(
-                        prompt_tokens=chunk.usage.prompt_tokens,
-                        completion_tokens=chunk.usage.completion_tokens,
-                        cost_usd=cost_usd(self.model, chunk.usage.prompt_tokens, chunk.usage.completion_tokens),
-                    )
+            reported = False
+            pieces: list[str] = []
+            # Closed whatever happens, so its connection goes back to the client's pool.
+            with response:
+                for chunk in response:
+                    if chunk.choices:
+                        choice = chunk.choices[0]
+                        if choice.delta and choice.delta.content:
+                            pieces.append(choice.delta.content)
+                            yield choice.delta.content
+                        finish_reason = choice.finish_reason or finish_reason
+                    if chunk.usage:
+                        reported = True
+                        yield Usage(
+                            prompt_tokens=chunk.usage.prompt_tokens,
+                            completion_tokens=chunk.usage.completion_tokens,
+                            cost_usd=cost_usd(self.model, chunk.usage.prompt_tokens, chunk.usage.completion_tokens),
+                        )
         except openai.APITimeoutError:
             raise GenerationError("The language model did not answer in time. Please ask again.") from None
         except openai.OpenAIError as exc:
@@ -80,3 +95,5 @@ class OpenAIGenerator(Generator):
             raise GenerationError("The language model's answer was cut off at its length limit.")
         if finish_reason != "stop":  # the stream ended early, or the answer was filtered
             raise GenerationError(f"The language model did not finish its answer ({finish_reason or 'no reason'}).")
+        if not reported:  # some servers (llama.cpp's among them) send no usage in a stream
+            yield estimated_usage(self.model, messages, "".join(pieces))

@@ -6,7 +6,9 @@ from chat.generators import GenerationError, Usage, get_generator
 from chat.generators.base import Passage
 from chat.generators.openai import OpenAIGenerator, build_messages
 from chat.pipeline import answer
+from ragcache.stats import totals
 from tests.chat.factories import handbook
+from tests.ragcache.helpers import ask
 
 PASSAGES = [
     Passage(chunk_id=1, document_id=1, title="Tea", text="Brew green tea at eighty degrees. Steep it briefly.",
@@ -80,3 +82,40 @@ def test_an_answer_that_did_not_finish_is_an_error(openai_chat, finish_reason, m
     openai_chat.finish_reason = finish_reason
     with pytest.raises(GenerationError, match=f"did not finish its answer \\({message}\\)"):
         list(OpenAIGenerator().stream(question="q?", passages=PASSAGES))
+
+
+@pytest.mark.django_db
+def test_the_generator_and_its_client_are_built_once_per_process(openai_chat):
+    collection = handbook()
+    generator = get_generator()
+    for question in ["How hot for green tea?", "How do I fix a flat tyre?", "How hot for green tea?"]:
+        ask(question, [collection.pk])
+    assert get_generator() is generator and get_generator().client is generator.client
+    assert openai_chat.calls["/v1/chat/completions"] == 2
+
+
+@pytest.mark.django_db
+def test_the_embedding_client_keeps_its_connection_between_asks(openai_embeddings, openai_chat):
+    collection = handbook()  # its ingestion opened the embedder's connection
+    openai_embeddings.calls.clear()
+    openai_embeddings.connections = 0
+    for question in ["How hot for green tea?", "How do I fix a flat tyre?", "When is the tax return due?"]:
+        ask(question, [collection.pk])
+    assert openai_embeddings.calls["/v1/embeddings"] == 3
+    # The SDK closes a streamed completion at [DONE], so each takes a connection of its own;
+    # the three embedding calls opened none: they reused the one the ingestion opened.
+    assert openai_embeddings.connections == openai_chat.calls["/v1/chat/completions"] == 3
+
+
+@pytest.mark.django_db
+def test_a_server_that_reports_no_usage_gets_an_estimate_marked_as_such(openai_chat):
+    collection = handbook()
+    openai_chat.send_usage = False
+    first = ask("How hot for green tea?", [collection.pk]).trace
+    assert first["usage_estimated"] is True
+    assert first["prompt_tokens"] > 20 and first["completion_tokens"] > 5 and first["cost_usd"] > 0
+    repeat = ask("How hot for green tea?", [collection.pk]).trace
+    assert repeat["from_cache"] is True and repeat["usage_estimated"] is True
+    assert totals(5)["ans"]["saved_tokens"] == first["prompt_tokens"] + first["completion_tokens"]
+    openai_chat.send_usage = True
+    assert ask("How do I fix a flat tyre?", [collection.pk]).trace["usage_estimated"] is False

@@ -247,3 +247,21 @@ def test_an_unknown_page_gets_the_site_404():
     response = Client().get("/c/999999/")
     assert response.status_code == 404
     assert "There is nothing here, or it is not yours to see." in response.content.decode()
+
+
+def test_a_cached_answer_streams_with_four_statements_and_the_done_event_before_the_write():
+    handbook()
+    client = Client()
+    stream(client, asked_message(ask(client, "How hot should the water be for green tea?")))  # now cached
+    message_id = asked_message(ask(client, "How hot should the water be for green tea?"))
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(reverse("chat:stream", args=[message_id]))
+        before_done = None
+        for part in response.streaming_content:  # type: ignore[attr-defined]
+            if part.startswith(b"event: done"):
+                before_done = [q["sql"].split()[0] for q in queries]
+    # The session, the message, its claim; the answer itself from the cache, with no query.
+    assert before_done == ["SELECT", "SELECT", "UPDATE"]
+    assert [q["sql"].split()[0] for q in queries] == ["SELECT", "SELECT", "UPDATE", "UPDATE"]  # then it is kept
+    message = Message.objects.get(pk=message_id)
+    assert message.status == Message.Status.COMPLETE and message.trace["from_cache"] is True
