@@ -6,6 +6,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
 DEMO_DIR := /usr/share/doc/python3.11/html/tutorial
 CHROMIUM := /usr/bin/chromium
+WRK := /usr/bin/wrk
 
 .PHONY: run dev test lint format bench clean
 
@@ -16,12 +17,12 @@ run: $(VENV)/.installed $(DEMO_DIR)
 dev: $(VENV)/.installed $(DEMO_DIR)
 	$(PY) -m ragsite.launch --dev
 
-test: lint $(CHROMIUM)
+test: lint $(CHROMIUM) $(WRK)
 	$(PY) -m pytest
 
-bench: $(VENV)/.installed $(DEMO_DIR)
-	DEBUG=1 $(PY) manage.py migrate --noinput
-	DEBUG=1 $(PY) manage.py bench
+# Over HTTP against the server `make run` uses, on a site of its own (.data/bench).
+bench: $(VENV)/.installed $(DEMO_DIR) $(WRK)
+	$(PY) -m bench
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
@@ -46,6 +47,11 @@ $(DEMO_DIR):
 $(CHROMIUM):
 	$(SUDO) apt-get update -q
 	$(APT_INSTALL) chromium
+
+# The benchmark's load generator.
+$(WRK):
+	$(SUDO) apt-get update -q
+	$(APT_INSTALL) wrk
 
 clean:
 	rm -rf $(VENV) .data

@@ -70,7 +70,7 @@ def passages_search(
 ) -> list[Passage]:
     candidates = settings.RETRIEVAL_CANDIDATES
     nearest = chunks_nearest(embedding=embedding, collection_ids=collection_ids, limit=candidates)
-    rankings = [list(nearest.values_list("id", flat=True))]
+    rankings = [[chunk.pk for chunk in nearest]]
     if mode == "hybrid":
         matching = chunks_full_text(text=question, collection_ids=collection_ids, limit=candidates)
         rankings.append(list(matching.values_list("id", flat=True)))

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 
 import numpy as np
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
@@ -18,6 +19,7 @@ from documents.models import SEARCH_CONFIG, Chunk, Collection, Document
 SEARCH_TERM = re.compile(r"\w+(?:\.\w+)+|\w+")
 MAX_SEARCH_TERMS = 32
 COMMON_TERM_SHARE = 0.1
+MATCH_BUDGET = 1000  # chunks the full-text side ranks, at most (but for the rarest word)
 
 
 def collections_readable_by(*, user: AbstractUser | AnonymousUser) -> QuerySet[Collection]:
@@ -31,12 +33,35 @@ def collections_readable_by(*, user: AbstractUser | AnonymousUser) -> QuerySet[C
 
 def chunks_nearest(
     *, embedding: Sequence[float] | np.ndarray, collection_ids: Sequence[int] | None = None, limit: int = 5
-) -> QuerySet[Chunk]:
-    """The `limit` chunks closest to `embedding` by cosine distance, closest first."""
-    chunks = Chunk.objects.select_related("document")
-    if collection_ids is not None:
-        chunks = chunks.filter(document__collection_id__in=collection_ids)
-    return chunks.annotate(distance=CosineDistance("embedding", embedding)).order_by("distance")[:limit]
+) -> list[Chunk]:
+    """The `limit` chunks closest to `embedding` by cosine distance, closest first.
+
+    The HNSW index gives the RETRIEVAL_ANN_CANDIDATES nearest chunks of the whole corpus,
+    and the collections' are picked out of them: pgvector 0.6 cannot filter inside the
+    index, and a query that joins the collections in misleads the planner into reading
+    every chunk they hold. When that leaves fewer than `limit` (the collections are a
+    small part of the corpus), their chunks are compared one by one: few, so quick.
+    """
+    distance = CosineDistance("embedding", embedding)
+    chunks = (
+        Chunk.objects.select_related("document")
+        .defer("embedding", "search_vector", "document__source", "document__text")  # large, and not needed here
+        .annotate(distance=distance)
+        .order_by("distance")
+    )
+    if collection_ids is None:
+        return list(chunks[:limit])  # type: ignore[return-value]
+    scoped = chunks.filter(document__collection_id__in=collection_ids)
+    candidates = list(
+        chunks_nearest_candidates(embedding=embedding, count=max(limit, settings.RETRIEVAL_ANN_CANDIDATES))
+    )
+    found = list(scoped.filter(pk__in=candidates)[:limit])
+    return found if len(found) == limit else list(scoped[:limit])  # type: ignore[return-value]
+
+
+def chunks_nearest_candidates(*, embedding: Sequence[float] | np.ndarray, count: int) -> QuerySet[Chunk, int]:
+    """Ids of the `count` chunks nearest to `embedding` in the whole corpus, from the HNSW index."""
+    return Chunk.objects.order_by(CosineDistance("embedding", embedding)).values_list("id", flat=True)[:count]
 
 
 def chunks_full_text(*, text: str, collection_ids: Sequence[int] | None = None, limit: int = 5) -> QuerySet[Chunk]:
@@ -60,7 +85,8 @@ def chunks_full_text(*, text: str, collection_ids: Sequence[int] | None = None, 
 
 def search_terms_distinctive(text: str) -> list[str]:
     """The words of `text` worth searching for: those in at most COMMON_TERM_SHARE of the
-    chunks (all of them, if none is). Their counts come from documents_termfrequency,
+    chunks (all of them, if none is), rarest first, within MATCH_BUDGET matching chunks.
+    Their counts come from documents_termfrequency,
     which the chunk table's triggers keep: an index lookup per word, not a count over
     the table. A word of several lexemes counts as its rarest."""
     terms = list(dict.fromkeys(term.lower() for term in SEARCH_TERM.findall(text)))[:MAX_SEARCH_TERMS]
@@ -79,8 +105,17 @@ def search_terms_distinctive(text: str) -> list[str]:
         rows = cursor.fetchall()
     total = (rows[0][2] if rows else 0) or 0
     present = [(term, count) for term, count, _ in rows if count]
-    distinctive = [term for term, count in present if count <= max(COMMON_TERM_SHARE * total, 1)]
-    return distinctive or [term for term, _ in present]
+    distinctive = [(term, count) for term, count in present if count <= max(COMMON_TERM_SHARE * total, 1)]
+    # Ranking reads every chunk that matches: the rarest words first, up to MATCH_BUDGET
+    # chunks in all (the rarest always), so the cost stays flat as the corpus grows.
+    chosen: set[str] = set()
+    matched = 0
+    for term, count in sorted(distinctive or present, key=lambda pair: pair[1]):
+        if chosen and matched + count > MATCH_BUDGET:
+            break
+        chosen.add(term)
+        matched += count
+    return [term for term, _ in present if term in chosen]
 
 
 def chunks_by_ids(*, ids: Sequence[int]) -> list[Chunk]:

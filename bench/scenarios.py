@@ -1,0 +1,308 @@
+"""What `make bench` measures. Each function takes what it needs and returns plain data."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+from django.core.management import call_command
+from django.db import connection
+
+from bench.load import Client, Sampler, load, median
+from bench.site import Site
+from chat.pipeline import answer, passages_search, question_embedding
+from documents.models import Chunk, Collection, Document
+from documents.services import document_create, document_ingest, document_replace_source
+from ragcache import client as cache_client
+from ragcache.invalidation import flush_layer
+from ragcache.layers import Policy
+from ragcache.stats import hit_ratios
+
+QUESTIONS = [
+    "How do I loop over a list with its indexes?",
+    "What does the pass statement do?",
+    "How do I create a virtual environment?",
+    "What is a lambda expression?",
+    "How do I read a file line by line?",
+    "What is a list comprehension?",
+    "How do I handle exceptions?",
+    "What does the with statement do?",
+    "How do I define a class?",
+    "What are keyword arguments?",
+    "How do I format strings?",
+    "What is a tuple?",
+    "How do I import a module?",
+    "How are floating point numbers represented?",
+    "What does break do in a loop?",
+    "How do I sort a list?",
+    "What is a dictionary?",
+    "How do I write to a file?",
+    "What is a generator?",
+    "What is the difference between a list and a tuple?",
+]
+NO_CACHE = Policy(read=False, write=False)
+
+
+def forget_entries() -> None:
+    """Drop the cached entries, keeping the generation and catalog copies, as after TTLs ran out."""
+    for layer in ("emb", "ret", "ans", "sem", "doc"):
+        flush_layer(layer)
+
+
+def postgres_connections() -> int:
+    """Connections to this database other than the bench's own."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) - 1 FROM pg_stat_activity WHERE datname = current_database()")
+        return int(cursor.fetchone()[0])
+
+
+# -- over HTTP ---------------------------------------------------------------------
+
+
+def concurrency(site: Site, *, clients: list[int], seconds: float) -> list[dict[str, Any]]:
+    """The bare view and a fully cached /api/ask, at each number of concurrent clients."""
+    question = {"question": QUESTIONS[0]}
+    probe = Client(site.base)
+    probe.ask(QUESTIONS[0])  # the entry is there
+    assert probe.ask(QUESTIONS[0])[0]["trace"]["from_cache"], "a repeated question must be a full hit"
+    probe.close()
+    rows = []
+    for count in clients:
+        bare = load(f"{site.base}/healthz", clients=count, seconds=seconds)
+        with Sampler(postgres_connections) as connections:
+            cached = load(f"{site.base}/api/ask", clients=count, seconds=seconds, body=question)
+        rows.append({"clients": count, "bare": asdict(bare), "cached": asdict(cached),
+                     "postgres_connections_max": max(connections.values, default=0)})  # fmt: skip
+    return rows
+
+
+def end_to_end(site: Site, questions: list[str]) -> dict[str, Any]:
+    """Each question uncached (no-store), as a complete miss, then fully cached, over HTTP."""
+    http = Client(site.base)
+    timings: dict[str, list[float]] = {"uncached": [], "miss": [], "cached": []}
+    stages: dict[str, list[float]] = {}
+    server: dict[str, list[float]] = {"uncached": [], "miss": [], "cached": []}
+    avoided = {"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "estimated": False}
+    http.ask("warm up the model and the connections", "no-store")
+    for question in questions:
+        uncached, elapsed = http.ask(question, "no-store")
+        timings["uncached"].append(elapsed)
+        server["uncached"].append(uncached["trace"]["total_ms"])
+        for stage, ms in uncached["trace"]["stages"].items():
+            stages.setdefault(stage, []).append(ms)
+        forget_entries()
+        miss, elapsed = http.ask(question)
+        timings["miss"].append(elapsed)
+        server["miss"].append(miss["trace"]["total_ms"])
+        cached, elapsed = http.ask(question)
+        if not cached["trace"]["from_cache"]:
+            raise RuntimeError(f"the repeat of {question!r} was not a full hit")
+        timings["cached"].append(elapsed)
+        server["cached"].append(cached["trace"]["total_ms"])
+        for field in ("prompt_tokens", "completion_tokens", "cost_usd"):
+            avoided[field] += miss["trace"][field] or 0
+        avoided["estimated"] = avoided["estimated"] or bool(miss["trace"].get("usage_estimated"))
+    http.close()
+    medians = {mode: median(values) for mode, values in timings.items()}
+    return {
+        "questions": len(questions),
+        "http_median_ms": medians,
+        "server_median_ms": {mode: median(values) for mode, values in server.items()},
+        "stage_median_ms": {stage: median(values) for stage, values in stages.items()},
+        "first_over_repeat": medians["miss"] / medians["cached"],
+        "avoided_per_repeat": {
+            k: (v / len(questions) if isinstance(v, int | float) and not isinstance(v, bool) else v)
+            for k, v in avoided.items()
+        },  # fmt: skip
+        "hit_ratios_5m": {layer: values["ratio"] for layer, values in hit_ratios()["5m"].items()},
+    }
+
+
+# -- in-process --------------------------------------------------------------------
+
+
+def miss_overhead(collection_ids: list[int], *, rounds: int) -> dict[str, float]:
+    """The speed layer's own cost on a complete miss: the whole answer minus the stages it
+    wraps, against the same for an uncached answer (in-process: microseconds matter)."""
+    answer(question="warm up", collection_ids=collection_ids, cache_policy=NO_CACHE)
+    uncached, missed = [], []
+    for _ in range(rounds):
+        for question in QUESTIONS:
+            trace = answer(question=question, collection_ids=collection_ids, cache_policy=NO_CACHE).trace
+            uncached.append(trace["total_ms"] - sum(trace["stages"].values()))
+            forget_entries()
+            trace = answer(question=question, collection_ids=collection_ids).trace
+            missed.append(trace["total_ms"] - sum(trace["stages"].values()))
+    return {"miss_overhead_ms": median(missed) - median(uncached), "uncached_overhead_ms": median(uncached)}
+
+
+class NaiveCache:
+    """The cache-aside design of the course: the key is the question's hash, a TTL, nothing
+    else. Used only to count the stale answers it serves."""
+
+    def __init__(self, ttl: int = 3600) -> None:
+        self.ttl = ttl
+
+    def ask(self, question: str, collection_ids: list[int]) -> str:
+        key = "bench-naive:" + hashlib.sha256(question.encode()).hexdigest()
+        redis = cache_client.connection()
+        cached = redis.get(key)
+        if isinstance(cached, bytes):
+            return cached.decode()
+        text = answer(question=question, collection_ids=collection_ids, cache_policy=NO_CACHE).text
+        redis.set(key, text, ex=self.ttl)
+        return text
+
+    def clear(self) -> None:
+        redis = cache_client.connection()
+        for key in redis.scan_iter(match="bench-naive:*"):
+            redis.unlink(key)
+
+
+def staleness(site: Site, *, lockers: int, rounds: int) -> dict[str, Any]:
+    """Ask about facts, change some of them between rounds, and count the answers served
+    that do not say what the documents say now: ours over HTTP, the naive cache in-process."""
+    collection, _ = Collection.objects.get_or_create(name="Bench lockers")
+    collection.documents.all().delete()
+    codes = {n: f"K{n}{0:03d}" for n in range(lockers)}
+    documents = {}
+    for n, code in codes.items():
+        document = document_create(collection=collection, filename=f"locker-{n}.txt",
+                                   data=_locker_text(n, code).encode(), queue=False)  # fmt: skip
+        document_ingest(document_id=document.pk)
+        documents[n] = document
+    http, naive = Client(site.base), NaiveCache()
+    naive.clear()
+    served = {"ours": 0, "naive": 0}
+    stale = {"ours": 0, "naive": 0}
+    for round_number in range(rounds):
+        if round_number:  # change half the codes, committed as an admin's upload would be
+            for n in range(round_number % 2, lockers, 2):
+                codes[n] = f"K{n}{round_number:03d}"
+                document_replace_source(document=documents[n], filename=f"locker-{n}.txt",
+                                        data=_locker_text(n, codes[n]).encode())  # fmt: skip
+                document_ingest(document_id=documents[n].pk)
+        for n, code in codes.items():
+            question = f"What is the access code of locker {n}?"
+            ours = _ask_in(http, question, collection)
+            served["ours"] += 1
+            served["naive"] += 1
+            stale["ours"] += code not in ours
+            stale["naive"] += code not in naive.ask(question, [collection.pk])
+    http.close()
+    naive.clear()
+    collection.delete()
+    return {"asks": served, "stale": stale, "lockers": lockers, "rounds": rounds}
+
+
+def _ask_in(http: Client, question: str, collection: Collection) -> str:
+    status, payload, _ = http.request("POST", "/api/ask", {"question": question, "collections": [collection.name]})
+    if status != 200 or payload is None:
+        raise RuntimeError(f"/api/ask answered {status}: {payload}")
+    return str(payload["answer"])
+
+
+def _locker_text(number: int, code: str) -> str:
+    return f"Locker {number}\n\nThe access code of locker {number} is {code}. Lockers are emptied every Friday."
+
+
+def growth(*, sizes: list[int], samples: int) -> list[dict[str, Any]]:
+    """Retrieval (hybrid and dense) and a complete miss, in-process, as synthetic chunks
+    grow the corpus (drawn from the demo's words and embeddings)."""
+    Collection.objects.filter(name="Bench growth").delete()  # from the start, each run
+    collection = Collection.objects.create(name="Bench growth", is_public=False)
+    document = Document.objects.create(
+        collection=collection, title="synthetic chunks", original_filename="synthetic.txt",
+        content_type="text/plain", source=b"", size=0, content_hash="synthetic", status=Document.Status.READY,
+    )  # fmt: skip
+    rng = np.random.default_rng(11)
+    rows = []
+    for size in sizes:
+        present = document.chunks.count()
+        if present < size:
+            started = time.perf_counter()
+            _insert_synthetic(document, present, size - present, rng)
+            inserted_in = time.perf_counter() - started
+        else:
+            inserted_in = 0.0
+        ids = [collection.pk]
+        questions = QUESTIONS[:samples]
+        embeddings = {q: question_embedding(q) for q in questions}
+        timings: dict[str, list[float]] = {"hybrid": [], "dense": [], "miss": []}
+        for mode in ("hybrid", "dense"):
+            for question in questions:  # a first pass, so the index's pages are in memory, as on a site in use
+                passages_search(question=question, embedding=embeddings[question], collection_ids=ids, k=5, mode=mode)
+            for question in questions:
+                started = time.perf_counter()
+                passages_search(question=question, embedding=embeddings[question], collection_ids=ids, k=5, mode=mode)
+                timings[mode].append((time.perf_counter() - started) * 1000)
+        for question in questions:
+            forget_entries()
+            timings["miss"].append(answer(question=question, collection_ids=ids).trace["total_ms"])
+        rows.append({"chunks": size, "inserted_seconds": round(inserted_in, 1),
+                     **{f"{name}_p50_ms": median(values) for name, values in timings.items()}})  # fmt: skip
+    return rows
+
+
+def _demo_corpus() -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The demo's words with their frequencies, and its chunks' embeddings: what synthetic
+    chunks are drawn from, so that they look like the demo to both kinds of search."""
+    counts: dict[str, int] = {}
+    vectors = []
+    for text, embedding in Chunk.objects.exclude(embedding_model="synthetic").values_list("text", "embedding")[:2000]:
+        vectors.append(np.asarray(embedding, dtype=np.float32))
+        for word in text.split():
+            word = word.strip(".,:;()[]'\"").lower()
+            if word.isalpha():
+                counts[word] = counts.get(word, 0) + 1
+    words = sorted(counts, key=counts.__getitem__, reverse=True)[:8000]
+    weights = np.asarray([counts[w] for w in words], dtype=np.float64)
+    return words, weights / weights.sum(), np.stack(vectors)
+
+
+def _insert_synthetic(document: Document, first: int, count: int, rng: np.random.Generator) -> None:
+    """COPY the chunks in with the HNSW index dropped, then build it again in memory: adding
+    100,000 vectors one by one to an index larger than shared_buffers takes most of an hour.
+    Each chunk: 90 of the demo's words, drawn by frequency; an embedding near a demo chunk's."""
+    from pgvector.psycopg import register_vector
+
+    words, weights, demo = _demo_corpus()
+    vocabulary = np.asarray(words, dtype=object)
+    columns = "document_id, ordinal, text, content_hash, token_count, embedding_model, embedding"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'documents_chunk' "
+                       "AND indexdef LIKE '%%USING hnsw%%'")  # fmt: skip
+        hnsw = cursor.fetchall()
+        for name, _ in hnsw:
+            cursor.execute(f'DROP INDEX "{name}"')
+        raw = cursor.connection
+        register_vector(raw)
+        for start in range(first, first + count, 10_000):
+            size = min(10_000, first + count - start)
+            picks = rng.choice(len(vocabulary), size=(size, 90), p=weights)
+            vectors = demo[rng.integers(len(demo), size=size)] + rng.normal(0, 0.03, size=(size, demo.shape[1]))
+            vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+            with raw.cursor().copy(f"COPY documents_chunk ({columns}) FROM STDIN WITH (FORMAT BINARY)") as copy:
+                copy.set_types(["int8", "int4", "text", "varchar", "int4", "varchar", "vector"])
+                for offset in range(size):
+                    ordinal = start + offset
+                    copy.write_row((document.pk, ordinal, " ".join(vocabulary[picks[offset]]),
+                                    f"synthetic-{ordinal}", 120, "synthetic", vectors[offset]))  # fmt: skip
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # in a transaction: check the foreign keys now
+        cursor.execute("SET maintenance_work_mem = '1GB'")
+        for _, definition in hnsw:
+            cursor.execute(definition)
+        cursor.execute("RESET maintenance_work_mem")
+        cursor.execute("ANALYZE documents_chunk")
+
+
+def prepare_demo(directory: str, name: str) -> Collection:
+    call_command("migrate", "--noinput", verbosity=0)
+    collection = Collection.objects.filter(name=name).first()
+    if collection is None or not collection.documents.filter(status="ready").exists():
+        call_command("ingest", directory, "--collection", name, verbosity=0)
+        collection = Collection.objects.get(name=name)
+    return collection
