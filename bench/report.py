@@ -99,7 +99,8 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         "## Growth",
         "",
-        "Synthetic chunks (words drawn as the demo's are, random embeddings), in-process:",
+        "Synthetic chunks (the demo's words drawn by their frequency, embeddings scattered around the demo's), "
+        "in-process, the scope every collection:",
         "",
         "| chunks | retrieval, hybrid p50 ms | dense p50 ms | hybrid / dense | complete miss p50 ms |",
         "|---|---|---|---|---|",
