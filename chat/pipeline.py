@@ -19,7 +19,7 @@ from django.urls import reverse
 
 from chat.generators import Generator, Passage, Usage, get_generator
 from documents.embedding import get_embedder
-from documents.selectors import chunks_by_ids, chunks_full_text, chunks_nearest
+from documents.selectors import chunks_by_ids, chunks_full_text, chunks_nearest, one_snapshot
 from ragcache import keys
 from ragcache.layers import CacheRequest, Policy
 
@@ -69,13 +69,15 @@ def passages_search(
     *, question: str, embedding: Sequence[float] | np.ndarray, collection_ids: Sequence[int], k: int, mode: str
 ) -> list[Passage]:
     candidates = settings.RETRIEVAL_CANDIDATES
-    nearest = chunks_nearest(embedding=embedding, collection_ids=collection_ids, limit=candidates)
-    rankings = [[chunk.pk for chunk in nearest]]
-    if mode == "hybrid":
-        matching = chunks_full_text(text=question, collection_ids=collection_ids, limit=candidates)
-        rankings.append(list(matching.values_list("id", flat=True)))
-    scores = reciprocal_rank_fusion(rankings)
-    best = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))[:k]
+    with one_snapshot():
+        nearest = chunks_nearest(embedding=embedding, collection_ids=collection_ids, limit=candidates)
+        rankings = [[chunk.pk for chunk in nearest]]
+        if mode == "hybrid":
+            matching = chunks_full_text(text=question, collection_ids=collection_ids, limit=candidates)
+            rankings.append(list(matching.values_list("id", flat=True)))
+        scores = reciprocal_rank_fusion(rankings)
+        best = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))[:k]
+        chunks = chunks_by_ids(ids=best)
     return [
         Passage(
             chunk_id=chunk.pk,
@@ -85,7 +87,7 @@ def passages_search(
             content_hash=chunk.content_hash,
             score=round(scores[chunk.pk], 6),
         )
-        for chunk in chunks_by_ids(ids=best)
+        for chunk in chunks
     ]
 
 
@@ -120,7 +122,24 @@ def answer_stream(
     """
     trace = Trace()
     cache = CacheRequest(policy=cache_policy or Policy())
-    generator = generator or get_generator()
+    try:
+        yield from _answer_steps(
+            question=question, collection_ids=collection_ids, generator=generator or get_generator(),
+            catalog_version=catalog_version, trace=trace, cache=cache,
+        )  # fmt: skip
+    finally:  # locks this ask still holds go now, not at their TTL
+        cache.finish()
+
+
+def _answer_steps(
+    *,
+    question: str,
+    collection_ids: Sequence[int],
+    generator: Generator,
+    catalog_version: int | None,
+    trace: Trace,
+    cache: CacheRequest,
+) -> Iterator[tuple[str, Any]]:
     with trace.stage("normalize"):
         normalized = question_normalize(question)
         cache_question = keys.cache_question(normalized)
@@ -140,18 +159,22 @@ def answer_stream(
 
     embedding: np.ndarray | None = None
     sem_key = None
-    if found.retrieval is not None:
+    # A retrieval missed by the lookup may be on its way from a concurrent ask: wait for it.
+    retrieval = found.retrieval or cache.retrieval_claim(
+        scope=found.scope, embed_model=embed_model, mode=retrieval_config, k=k, question=cache_question
+    )
+    passages = None
+    if retrieval is not None:
         with trace.stage("retrieve"):
-            passages = _passages_from_entry(found.retrieval)
-    else:
-        passages = None
+            passages = _passages_from_entry(retrieval)
     if passages is None:
 
         def embed() -> np.ndarray:
             with trace.stage("embed"):  # the model's time only; the emb layer's is in the trace's cache part
                 return question_embedding(cache_question)
 
-        embedding = cache.embedding(model=embed_model, question=cache_question, compute=embed)
+        dimensions = get_embedder().dimensions
+        embedding = cache.embedding(model=embed_model, question=cache_question, dimensions=dimensions, compute=embed)
         if found.scope is not None and cacheable:
             sem_key = keys.sem(found.scope, embed_model, generator.cache_id, generator.prompt_version)
             near = cache.semantic_answer(sem_key=sem_key, vector=embedding)

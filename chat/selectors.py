@@ -34,7 +34,7 @@ def owner_for(request: HttpRequest) -> Owner:
 def assistant_message_for(*, owner: Owner, message_id: int) -> Message | None:
     return (
         Message.objects.filter(conversation__in=owner.conversations(), role=Message.Role.ASSISTANT, pk=message_id)
-        .select_related("conversation")
+        .select_related("conversation__user")  # whose access the answer is checked against
         .first()
     )
 

@@ -154,6 +154,11 @@ def message_answer_stream(*, message: Message) -> Iterator[tuple[str, Any]]:
     if not claimed:
         yield "done", _message_when_finished(message)
         return
+    asked_of, message.collection_ids = message.collection_ids, _collections_still_readable(message)
+    if asked_of and not message.collection_ids:
+        _message_fail(message, "You no longer have access to the collections this question was asked of.")
+        yield "done", message
+        return
     result: Answer | None = None
     try:
         for kind, value in answer_stream(question=message.question, collection_ids=message.collection_ids):
@@ -180,7 +185,18 @@ def message_answer_stream(*, message: Message) -> Iterator[tuple[str, Any]]:
     try:
         yield "done", message  # the reader has the answer first ...
     finally:  # ... then it is kept, even when the reader has gone meanwhile
-        message.save(update_fields=["content", "citations", "trace", "status"])
+        message.save(update_fields=["content", "citations", "trace", "status", "collection_ids"])
+
+
+def _collections_still_readable(message: Message) -> list[int]:
+    """The message's collections that its owner may read now: access may have been revoked
+    between the question and its answer."""
+    owner = message.conversation.user or AnonymousUser()
+    if owner.is_staff:  # staff read every collection: no query
+        return message.collection_ids
+    readable = collections_readable_by(user=owner).filter(pk__in=message.collection_ids)
+    readable_ids = set(readable.values_list("pk", flat=True))
+    return [collection_id for collection_id in message.collection_ids if collection_id in readable_ids]
 
 
 def _message_when_finished(message: Message) -> Message:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.contrib.postgres.indexes import GinIndex
@@ -24,6 +26,9 @@ class Collection(models.Model):
     # Bumped, in the same transaction, by every change to the collection's documents or
     # chunks; the speed layer keys retrievals by it (see ragcache.keys).
     generation = models.PositiveBigIntegerField(default=1, editable=False)
+    # The generation last known to have reached Redis; a sweep publishes any that is behind
+    # (a publish lost on commit), see documents.services.unpublished_publish.
+    published_generation = models.PositiveBigIntegerField(db_default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -33,6 +38,17 @@ class Collection(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Only the database moves the generation and its mark (UPDATE ... + 1): a save of an
+        # instance read before a bump must not write the old value back, or a later bump
+        # would reuse a generation that cached entries were already keyed by.
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields
+                if not f.primary_key and f.name not in {"generation", "published_generation"}
+            ]  # fmt: skip
+        super().save(*args, **kwargs)
+
 
 class Catalog(models.Model):
     """One row: the version of the catalog of collections (which exist, their names, which are
@@ -40,6 +56,7 @@ class Catalog(models.Model):
     a copy of the catalog and checks it against this version (see ragcache.catalog)."""
 
     version = models.PositiveBigIntegerField(default=1)
+    published_version = models.PositiveBigIntegerField(db_default=0)  # the last to reach Redis
 
     def __str__(self) -> str:
         return f"catalog v{self.version}"
@@ -58,6 +75,9 @@ class Document(models.Model):
     content_type = models.CharField(max_length=100)
     # The uploaded bytes, kept in PostgreSQL so any worker can re-ingest them.
     source = models.BinaryField(editable=False)
+    # Deliveries of the ingestion task since the document was last queued: a worker killed
+    # mid-ingestion gets its task again (acks_late), INGEST_MAX_ATTEMPTS times at most.
+    ingest_attempts = models.PositiveSmallIntegerField(db_default=0, editable=False)
     size = models.PositiveBigIntegerField(help_text="Size of the uploaded file in bytes.")
     content_hash = models.CharField(max_length=64, help_text="SHA-256 of the uploaded bytes.")
     text = models.TextField(blank=True, help_text="Text extracted at the last successful ingestion.")

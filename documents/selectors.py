@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, F, Q, QuerySet
 from pgvector.django import CosineDistance
 
@@ -29,6 +30,21 @@ def collections_readable_by(*, user: AbstractUser | AnonymousUser) -> QuerySet[C
     if user.is_authenticated:
         readable |= Q(reader_groups__in=user.groups.all())
     return Collection.objects.filter(readable).distinct().order_by("name")
+
+
+@contextmanager
+def one_snapshot() -> Iterator[None]:
+    """The statements inside read one snapshot of the database: a search of several
+    statements (candidates, full text, the chunks themselves) never mixes rows from before
+    and after an ingestion that commits meanwhile, which could drop its document entirely.
+    Inside a transaction already, that transaction decides."""
+    if connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
 
 
 def chunks_nearest(

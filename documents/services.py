@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -153,7 +153,24 @@ def document_reingest(*, document_id: int) -> None:
 def _queue_ingest(document_id: int) -> None:
     from documents.tasks import ingest_document
 
+    Document.objects.filter(pk=document_id).update(ingest_attempts=0)
     transaction.on_commit(functools.partial(ingest_document.delay, document_id))
+
+
+def document_ingest_attempt(*, document_id: int) -> bool:
+    """Count a delivery of the ingestion task; False, with the document failed, when it
+    came too often (each worker that took it died mid-way: the next would likely too)."""
+    with transaction.atomic():
+        Document.objects.filter(pk=document_id).update(ingest_attempts=F("ingest_attempts") + 1)
+        attempts = Document.objects.filter(pk=document_id).values_list("ingest_attempts", flat=True).first()
+    if attempts is None:  # deleted meanwhile
+        return False
+    if attempts <= settings.INGEST_MAX_ATTEMPTS:
+        return True
+    reason = f"Ingestion was interrupted {attempts - 1} times (the worker stopped mid-way). Re-ingest to try again."
+    Document.objects.filter(pk=document_id).update(status=Document.Status.FAILED, failure_reason=reason)
+    logger.error("Document %s: %s", document_id, reason)
+    return False
 
 
 def document_ingest(*, document_id: int) -> IngestResult | None:
@@ -242,7 +259,7 @@ def collections_bump(*, collection_ids: set[int]) -> None:
         Collection.objects.filter(pk__in=collection_ids).update(generation=F("generation") + 1)
         bumped = dict(Collection.objects.filter(pk__in=collection_ids).values_list("id", "generation"))
     # robust: a cache that fails must not stop the callbacks after it (ingestion tasks).
-    transaction.on_commit(lambda: generations.publish(bumped), robust=True)
+    transaction.on_commit(lambda: generations_publish(bumped), robust=True)
 
 
 def catalog_bump() -> None:
@@ -252,7 +269,39 @@ def catalog_bump() -> None:
             f"INSERT INTO {Catalog._meta.db_table} (id, version) VALUES (1, 1) "
             f"ON CONFLICT (id) DO UPDATE SET version = {Catalog._meta.db_table}.version + 1"
         )
-    transaction.on_commit(catalog.publish_from_database, robust=True)
+    transaction.on_commit(catalog_publish, robust=True)
+
+
+def generations_publish(bumped: Mapping[int, int]) -> int:
+    """Publish committed generations to Redis, then mark them published; how many reached
+    Redis. What did not is left behind its mark for the sweep (unpublished_publish)."""
+    if not bumped or not generations.publish(bumped):
+        return 0
+    for collection_id, generation in bumped.items():  # never lower a mark a later publish set
+        Collection.objects.filter(pk=collection_id, published_generation__lt=generation).update(
+            published_generation=generation
+        )
+    return len(bumped)
+
+
+def catalog_publish() -> int:
+    """Publish the catalog as committed, then mark its version published; 1 when it reached Redis."""
+    version = catalog.publish_from_database()
+    if version is None:
+        return 0
+    Catalog.objects.filter(pk=1, published_version__lt=version).update(published_version=version)
+    return 1
+
+
+def unpublished_publish() -> int:
+    """Publish the generations and the catalog that were committed but never reached Redis
+    (a publish lost on commit, in a process that may be gone); how many it published.
+    ragsite.sweeper runs it every few seconds in each web and worker process."""
+    behind = dict(Collection.objects.filter(published_generation__lt=F("generation")).values_list("id", "generation"))
+    published = generations_publish(behind)
+    if Catalog.objects.filter(pk=1, published_version__lt=F("version")).exists():
+        published += catalog_publish()
+    return published
 
 
 def _set_status(document: Document, status: str, *, reason: str = "") -> None:

@@ -288,8 +288,10 @@ def _answer(key: str, raw: bytes) -> dict[str, Any]:
 def _semantic(key: str, fields: dict[str, bytes]) -> dict[str, Any]:
     entries: list[dict[str, Any]] = []
     for question_hash, raw in fields.items():
-        entry = _json_object(raw)
-        vector = np.asarray(entry["v"], dtype=np.float32)
+        decoded = values.decode_semantic(raw)
+        if decoded is None:
+            raise ValueError("not a semantic entry of this format")
+        entry, vector = decoded
         entries.append({"question_hash": question_hash, "question": entry.get("q"), "answer_key": str(entry["a"]),
                         "vector": vector})  # fmt: skip
     if entries:

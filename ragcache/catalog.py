@@ -16,7 +16,6 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from django.utils.module_loading import import_string
 from redis import Redis
@@ -72,19 +71,25 @@ def load() -> Catalog:
 
 def publish(catalog: Catalog) -> bool:
     """Put `catalog` in Redis unless a newer copy is there; True when it was put."""
+    return bool(client.run("gen", lambda redis: raise_copy(redis, catalog)))
+
+
+def raise_copy(redis: Redis, catalog: Catalog) -> bool:
+    """The same on a connection at hand (the resync, which runs inside client.run)."""
     entries = json.dumps([[e.collection_id, e.name, e.is_public] for e in catalog.entries])
-
-    def put(redis: Redis) -> Any:
-        return redis.eval(PUBLISH, 1, keys.catalog(), catalog.version, entries, conf()["GENERATIONS_TTL"])
-
-    return bool(client.run("gen", put))
+    return bool(redis.eval(PUBLISH, 1, keys.catalog(), catalog.version, entries, conf()["GENERATIONS_TTL"]))
 
 
-def publish_from_database() -> None:
-    """After a committed change: publish the catalog as the database now holds it."""
-    # Redis unreachable: the next ask finds the copy missing or old and reads the database.
-    with contextlib.suppress(CacheUnavailable):
-        publish(load())
+def publish_from_database() -> int | None:
+    """After a committed change: publish the catalog as the database now holds it; the
+    version that reached Redis, or None when Redis could not be reached (the sweep will
+    publish it; meanwhile asks whose copy is older than Redis's read the database)."""
+    catalog = load()
+    try:
+        publish(catalog)
+    except CacheUnavailable:
+        return None
+    return catalog.version
 
 
 def current() -> Catalog:

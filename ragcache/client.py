@@ -38,6 +38,8 @@ class CircuitBreaker:
         self.needs_resync = False
         self.errors: Counter[str] = Counter()  # since the process started, per layer
         self.unflushed_errors: Counter[str] = Counter()  # not yet in the Redis statistics
+        self.failure_count = 0  # every failure since the process started: a resync that saw
+        # a new one while it ran must not mark itself done
         self.last_error = ""  # the last Redis error this process met, and when (Unix time)
         self.last_error_at: float | None = None
         self.failing_since: float | None = None  # the first failure since Redis last answered
@@ -54,6 +56,7 @@ class CircuitBreaker:
     def record_failure(self, layer: str, error: str = "") -> None:
         with self._lock:
             self.failures += 1
+            self.failure_count += 1
             self.last_error, self.last_error_at = error, time.time()
             if self.failing_since is None:
                 self.failing_since = self.last_error_at
@@ -72,6 +75,7 @@ class CircuitBreaker:
         with self._lock:
             self.errors[layer] += 1
             self.unflushed_errors[layer] += 1
+            self.needs_resync = True  # what was skipped may have been a bump's publish
 
     def take_unflushed_errors(self) -> Counter[str]:
         with self._lock:
@@ -86,6 +90,7 @@ class CircuitBreaker:
             self.errors.clear()
             self.unflushed_errors.clear()
             self.last_error, self.last_error_at, self.failing_since = "", None, None
+            self.failure_count = 0
 
 
 breaker = CircuitBreaker()
@@ -117,14 +122,15 @@ def run(layer: str, call: Callable[[Redis], T]) -> T:
 
 
 def _resync(client: Redis) -> None:
+    """Rewrite the copies before anything is read. Other threads that find the flag set
+    wait here for it; it is cleared only once the copies are rewritten, and not when Redis
+    failed again meanwhile (that failure may have missed a bump too)."""
     with _resync_lock:
         if not breaker.needs_resync:
             return
-        breaker.needs_resync = False  # a failure during the resync sets it again
+        failures_before = breaker.failure_count
         if resync_hook is not None:
-            try:
-                resync_hook(client)
-            except Exception:
-                breaker.needs_resync = True
-                raise
+            resync_hook(client)  # raises: the flag stays set
             logger.info("Redis is back: generation copies resynced from the database")
+        if breaker.failure_count == failures_before:
+            breaker.needs_resync = False

@@ -27,7 +27,11 @@ DEFAULTS: dict[str, Any] = {
     "GENERATION_LOADER": "documents.selectors.collection_generations",
     "CATALOG_LOADER": "documents.selectors.collection_catalog",  # () -> (version, [(id, name, public)])
     "STATS_TTL": 2 * 86400,
-    "LOCK_TTL": {"emb": 10, "ans": 120},  # a holder that dies frees its lock after this long
+    # Single-flight locks: a holder that dies frees its lock after LOCK_TTL seconds; a live
+    # answer holder renews its lock while it generates (ragcache.leases), for LOCK_WAIT at
+    # most. Waiters wait LOCK_WAIT at most, then compute for themselves.
+    "LOCK_TTL": {"emb": 5, "ret": 5, "ans": 10},
+    "LOCK_WAIT": {"emb": 5, "ret": 10, "ans": 30},
     "LOCK_POLL_SECONDS": 0.02,
     "BREAKER_FAILURES": 3,  # consecutive Redis errors that open the circuit ...
     "BREAKER_OPEN_SECONDS": 5.0,  # ... for this long: every cache call is then an instant miss
@@ -39,7 +43,7 @@ DEFAULTS: dict[str, Any] = {
 def conf() -> dict[str, Any]:
     overrides = getattr(settings, "RAGCACHE", {})
     merged = {**DEFAULTS, **overrides}
-    for nested in ("TTL", "ENABLED", "LOCK_TTL"):
+    for nested in ("TTL", "ENABLED", "LOCK_TTL", "LOCK_WAIT"):
         merged[nested] = {**DEFAULTS[nested], **overrides.get(nested, {})}
     return merged
 

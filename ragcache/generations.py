@@ -4,7 +4,6 @@ trip as the entries. A missing copy is read back from the database."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -36,13 +35,16 @@ def fill_missing(redis: Redis, collection_ids: Sequence[int]) -> None:
     raise_copies(redis, {cid: known.get(cid, 0) for cid in collection_ids})
 
 
-def publish(generations: Mapping[int, int]) -> None:
-    """Push bumped generations to Redis (on commit). A failure here is repaired by the
-    resync that runs before the cache serves again."""
+def publish(generations: Mapping[int, int]) -> bool:
+    """Push bumped generations to Redis (on commit); True when they reached it. The caller
+    marks what was published, so a publish lost here is found by the next sweep."""
     if not generations:
-        return
-    with contextlib.suppress(CacheUnavailable):
+        return True
+    try:
         client.run("gen", lambda redis: raise_copies(redis, generations))
+    except CacheUnavailable:
+        return False
+    return True
 
 
 def copies() -> tuple[dict[int, int], int]:
@@ -77,7 +79,7 @@ def resync(redis: Redis) -> None:
     """Bring every copy up to the database's value (never down: a bump published
     meanwhile stays), and drop copies of collections that are gone."""
     generations = load(None)
-    catalog.publish(catalog.load())  # a change to the collections may have been missed too
+    catalog.raise_copy(redis, catalog.load())  # a change to the collections may have been missed too
     gone = [cid for cid in redis.hkeys(keys.generations()) if int(cid) not in generations]
     if gone:
         redis.hdel(keys.generations(), *gone)

@@ -23,17 +23,22 @@ from typing import Any
 import numpy as np
 from redis import Redis
 
-from ragcache import client, keys, switches, values
+from ragcache import client, keys, leases, switches, values
 from ragcache.catalog import ScopeUnverified
 from ragcache.client import CacheUnavailable
 from ragcache.conf import conf, ttl
 from ragcache.generations import fill_missing
-from ragcache.scripts import GET_OR_LOCK, LOOKUP, UNLOCK, by_digest
+from ragcache.scripts import GET_OR_LOCK, INDEX_ADD, LOOKUP, SEM_ADD, UNLOCK, by_digest
 from ragcache.stats import SIMILARITY, Tally, current_minute, similarity_bucket
 
 LOOKUP_LAYERS = ("emb", "ret", "ans")  # the layers the lookup script reads
 LOOKUP_BY_DIGEST = by_digest(LOOKUP)  # the hot path: its text is sent once, not on every ask
-VALUE_START = {"emb": "", "ans": values.ANSWER + " "}  # what a single-flight value starts with
+INDEX_PRUNE_SAMPLE = 8  # members of a document's index checked for gone entries on each add
+VALUE_START = {
+    "emb": "",
+    "ret": values.RETRIEVAL + " ",
+    "ans": values.ANSWER + " ",
+}  # what a single-flight value starts with
 
 
 _PROCESS = secrets.token_hex(6)  # read once: os.urandom on every ask costs a system call
@@ -89,6 +94,7 @@ class CacheRequest:
     tally: Tally = field(default_factory=Tally)
     deferred: list[Callable[[Any], None]] = field(default_factory=list)
     holding: str | None = None  # the token of the answer lock this ask holds
+    retrieval_lock: tuple[str, str] | None = None  # (ret key, token) while this ask computes it
     embedding_claims: dict[str, _Claim] = field(default_factory=dict)  # made by the lookup script
     unavailable: bool = False
     overrides: dict[str, str] | None = None  # the run-time switches the lookup read, for the rest of the ask
@@ -140,6 +146,18 @@ class CacheRequest:
             return list(self._run(layer, send))
         finally:
             self.deferred.clear()
+
+    def finish(self) -> None:
+        """The end of an ask, however it ended: give up the locks it still holds (its
+        computation failed or was not needed), then flush."""
+        held = [(key, claim.token) for key, claim in self.embedding_claims.items() if claim.token is not None]
+        self.embedding_claims.clear()
+        if self.retrieval_lock is not None:
+            held.append(self.retrieval_lock)
+            self.retrieval_lock = None
+        if held:
+            self._defer(lambda pipe: _unlock_all(pipe, held))
+        self.flush()
 
     def flush(self) -> None:
         """Send what is still deferred: writes and statistics (the end of an ask)."""
@@ -223,7 +241,9 @@ class CacheRequest:
 
     # -- emb ---------------------------------------------------------------------
 
-    def embedding(self, *, model: str, question: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    def embedding(self, *, model: str, question: str, dimensions: int, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """`dimensions`: the model's; a stored value of another size is damaged: a counted
+        miss, overwritten by this ask."""
         key = keys.emb(model, question)
         writes = self.policy.write and self.enabled("emb")
         if not (self.policy.read and self.enabled("emb")):
@@ -234,15 +254,20 @@ class CacheRequest:
             return vector
         started = time.perf_counter()
         claim = self.embedding_claims.pop(key, None) or self._claim("emb", key)
+        damaged = claim.value is not None and len(claim.value) != dimensions * 4
+        if damaged:
+            self.tally.add("emb", "corrupt")
+            claim = _Claim()
         if claim.value is not None:
             self._note("emb", "hit", started)
             self.tally.add("emb", "saved_ms", embed_timer.average_ms)
             return np.frombuffer(claim.value, dtype=np.float32)
         self._note("emb", "error" if claim.failed else "miss", started)
         vector = self._compute_embedding(compute)
-        if claim.token is not None:
+        if claim.token is not None or damaged:
             # Sent with the next round trip; waiters see it then, and the lock goes with it.
             self._defer(lambda pipe: pipe.set(key, vector.tobytes(), ex=ttl("emb")))
+        if claim.token is not None:
             self._defer(lambda pipe: pipe.eval(UNLOCK, 1, keys.lock(key), claim.token))
         return vector
 
@@ -254,11 +279,31 @@ class CacheRequest:
 
     # -- ret ---------------------------------------------------------------------
 
+    def retrieval_claim(
+        self, *, scope: str | None, embed_model: str, mode: str, k: int, question: str
+    ) -> dict[str, Any] | None:
+        """After the lookup missed the retrieval: the entry, when a concurrent ask that
+        holds its lock stores it meanwhile; else None, and this ask computes it (holding
+        the lock, which retrieval_store or finish releases). Single-flight, as for answers."""
+        if scope is None or not (self.policy.read and self.policy.write and self.enabled("ret")):
+            return None
+        key = keys.ret(scope, embed_model, mode, k, question)
+        started = time.perf_counter()
+        claim = self._claim("ret", key, before_wait=self._give_up_embedding_locks)
+        if claim.token is not None:
+            self.retrieval_lock = (key, claim.token)
+        entry = values.decode(claim.value, values.RETRIEVAL) if claim.value is not None else None
+        if entry is not None and "ret" in self.trace:  # the lookup counted a miss; it arrived meanwhile
+            self.trace["ret"] = {"outcome": "hit", "ms": round((time.perf_counter() - started) * 1000, 2)}
+        return entry
+
     def retrieval_store(
         self, *, scope: str | None, embed_model: str, mode: str, k: int, question: str, entry: dict[str, Any]
     ) -> None:
+        """Sent with the ask's next round trip, with the release of its lock."""
         if scope is None or not (self.policy.write and self.enabled("ret")):
-            return
+            return  # finish releases a lock still held
+        lock, self.retrieval_lock = self.retrieval_lock, None
         key = keys.ret(scope, embed_model, mode, k, question)
         document_ids = {p[1] for p in entry["passages"]}
 
@@ -266,6 +311,8 @@ class CacheRequest:
             expires = ttl("ret")
             pipe.set(key, values.encode_retrieval(entry), ex=expires)
             _index(pipe, key, document_ids, expires)
+            if lock is not None:
+                pipe.eval(UNLOCK, 1, keys.lock(lock[0]), lock[1])
 
         self._defer(build)
 
@@ -304,8 +351,7 @@ class CacheRequest:
         finally:
             if self.holding is not None:  # not stored: release for the next ask
                 token, self.holding = self.holding, None
-                with contextlib.suppress(CacheUnavailable):
-                    self._round_trip("ans", lambda pipe: pipe.eval(UNLOCK, 1, keys.lock(key), token))
+                self._release("ans", key, token)
 
     def count_answer_saved(self, layer: str, value: dict[str, Any]) -> None:
         self.tally.add(layer, "saved_ms", value.get("ms") or 0)
@@ -322,8 +368,8 @@ class CacheRequest:
     ) -> None:
         """Store a finished answer, release its lock, and send the statistics: one round trip."""
         if not (self.policy.write and self.enabled("ans")) or self.unavailable:
-            return
-        token, self.holding = self.holding, None
+            return  # answer_claim releases the lock
+        token = self.holding
 
         def build(pipe: Any) -> None:
             expires = ttl("ans")
@@ -331,14 +377,17 @@ class CacheRequest:
             _index(pipe, key, document_ids, expires)
             if semantic is not None and self.enabled("sem"):
                 sem_key, question, vector = semantic
-                entry = {"a": key, "q": question, "v": vector.astype(np.float32).tolist()}
-                pipe.hset(sem_key, keys.question_hash(keys.cache_question(question)), json.dumps(entry))
-                pipe.expire(sem_key, ttl("sem"))
+                field = keys.question_hash(keys.cache_question(question))
+                entry = values.encode_semantic(answer_key=key, question=question, vector=vector)
+                pipe.eval(SEM_ADD, 1, sem_key, field, entry, conf()["SEM_MAX_ENTRIES"], ttl("sem"))
             if token is not None:
                 pipe.eval(UNLOCK, 1, keys.lock(key), token)
 
         with contextlib.suppress(CacheUnavailable):
             self._round_trip("ans", build)
+            if token is not None:  # stored and released; on failure answer_claim releases it
+                leases.drop(keys.lock(key))
+                self.holding = None
 
     # -- sem ---------------------------------------------------------------------
 
@@ -350,14 +399,14 @@ class CacheRequest:
         nearest: list[float | None] = [None]  # the best similarity found, for the panel's histogram
 
         def find(redis: Redis) -> bytes | None:
-            entries = redis.hgetall(sem_key)
-            if not entries:
+            # SEM_MAX_ENTRIES questions at most (SEM_ADD), of about 1 KB each.
+            found: dict[bytes, bytes] = redis.hgetall(sem_key)  # type: ignore[assignment]  # bytes: no decoding
+            decoded = [values.decode_semantic(raw) for raw in found.values()]
+            pairs = [pair for pair in decoded if pair is not None and pair[1].shape == vector.shape]  # skip damaged
+            if not pairs:
                 return None
-            if len(entries) > conf()["SEM_MAX_ENTRIES"]:
-                redis.unlink(sem_key)  # start over rather than scan an ever larger set
-                return None
-            stored = [json.loads(raw) for raw in entries.values()]
-            matrix = np.asarray([entry["v"] for entry in stored], dtype=np.float32)
+            stored = [entry for entry, _ in pairs]
+            matrix = np.stack([entry_vector for _, entry_vector in pairs])
             norms = np.linalg.norm(matrix, axis=1) * max(float(np.linalg.norm(vector)), 1e-12)
             similarities = matrix @ vector / np.where(norms == 0, 1.0, norms)
             best = int(np.argmax(similarities))
@@ -384,12 +433,24 @@ class CacheRequest:
 
     # -- single-flight -----------------------------------------------------------
 
-    def _claim(self, layer: str, key: str) -> _Claim:
+    def _give_up_embedding_locks(self) -> None:
+        """Before waiting for another ask's retrieval: the embedding lock the lookup gave
+        this ask would keep that ask waiting for an embedding this one may never compute."""
+        held = [(key, claim.token) for key, claim in self.embedding_claims.items() if claim.token is not None]
+        for key, _ in held:
+            del self.embedding_claims[key]  # embedding() claims it again if it is needed after all
+
+        if held:
+            self._round_trip("emb", lambda pipe: _unlock_all(pipe, held))
+
+    def _claim(self, layer: str, key: str, *, before_wait: Callable[[], None] | None = None) -> _Claim:
         """The cached value, or the lock to compute it, in one round trip; when another
-        ask holds the lock, wait for its value (or for the lock to go, then try again)."""
+        ask holds the lock, wait for its value (or for the lock to go, then try again), for
+        LOCK_WAIT at most: then compute without the lock."""
         lock_key, token = keys.lock(key), lock_token()
         lock_ttl = conf()["LOCK_TTL"][layer]
-        deadline = time.monotonic() + lock_ttl + 1
+        wait_at_most = conf()["LOCK_WAIT"][layer]
+        deadline = time.monotonic() + wait_at_most
         try:
             while time.monotonic() < deadline:
                 reply = self._round_trip(
@@ -399,13 +460,27 @@ class CacheRequest:
                 if status == 1:
                     return _Claim(value=bytes(value))
                 if status == 2:
+                    if layer == "ans":  # generating may outlast the TTL: renewed while it runs
+                        leases.keep(lock_key, token, ttl=lock_ttl, at_most=wait_at_most)
                     return _Claim(token=token)
+                if before_wait is not None:
+                    before_wait()
+                    before_wait = None
                 value = self._wait_for(layer, key, lock_key, deadline)
                 if value is not None:
                     return _Claim(value=value)
         except CacheUnavailable:
             return _Claim(failed=True)
-        return _Claim()  # a holder outlived its lock: compute without one
+        return _Claim()  # waited long enough for a holder that did not finish: compute without it
+
+    def _release(self, layer: str, key: str, token: str) -> None:
+        """Give up a lock this ask holds and stored nothing under, at once (a failed store,
+        a failed generation): tried even when Redis failed earlier in this ask."""
+        lock_key = keys.lock(key)
+        leases.drop(lock_key)
+        self.unavailable = False  # one more try: the lock would otherwise block others for its TTL
+        with contextlib.suppress(CacheUnavailable):
+            self._round_trip(layer, lambda pipe: pipe.eval(UNLOCK, 1, lock_key, token))
 
     def _wait_for(self, layer: str, key: str, lock_key: str, deadline: float) -> bytes | None:
         """Poll until the value appears (returned) or the lock is gone (None: try to take it)."""
@@ -434,10 +509,13 @@ class _Claim:
     failed: bool = False  # Redis failed: compute, cache nothing
 
 
+def _unlock_all(pipe: Any, held: Sequence[tuple[str, str]]) -> None:
+    """Release the locks of these (key, token) pairs that their tokens still own."""
+    for key, token in held:
+        pipe.eval(UNLOCK, 1, keys.lock(key), token)
+
+
 def _index(pipe: Any, key: str, document_ids: set[int], expires: int) -> None:
     """Remember which entries cited each document, for exact per-document invalidation."""
     for document_id in document_ids:
-        index = keys.document_index(document_id)
-        pipe.sadd(index, key)
-        longest = int(max(conf()["TTL"].values()) * (1 + conf()["TTL_JITTER"])) + 1
-        pipe.expire(index, max(expires, longest))
+        pipe.eval(INDEX_ADD, 1, keys.document_index(document_id), key, expires, INDEX_PRUNE_SAMPLE)

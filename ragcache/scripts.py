@@ -146,6 +146,42 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+# Remember a question in its scope's semantic hash, which holds ARGV[3] questions at most:
+# a random older one makes room, so what one lookup reads stays bounded.
+# KEYS: the sem hash. ARGV: field, value, max entries, TTL.
+SEM_ADD = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
+  local over = redis.call('HLEN', KEYS[1]) - tonumber(ARGV[3]) + 1
+  for _ = 1, over do
+    redis.call('HDEL', KEYS[1], redis.call('HRANDFIELD', KEYS[1]))
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
+# Add an entry to a document's index. The index lives as long as its longest-lived entry
+# (its TTL is only ever raised), and each add checks a few random members
+# and drops those whose entries are gone (expired, evicted, flushed), so an index of a
+# long-lived document does not grow with every entry that ever cited it.
+# KEYS: the index. ARGV: the entry's key, its TTL, how many members to check.
+# The members it checks are not declared: not fit for Redis Cluster as it stands.
+INDEX_ADD = """
+redis.call('SADD', KEYS[1], ARGV[1])
+if redis.call('TTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+for _, member in ipairs(redis.call('SRANDMEMBER', KEYS[1], tonumber(ARGV[3]))) do
+  if redis.call('EXISTS', member) == 0 then redis.call('SREM', KEYS[1], member) end
+end
+return 1
+"""
+
+# Extend a lock only if this holder still owns it (ragcache.leases).
+RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
 # Delete every entry that cited a document, and the index itself; the entries deleted.
 INVALIDATE_DOCUMENT = """
 local keys = redis.call('SMEMBERS', KEYS[1])

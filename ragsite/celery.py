@@ -22,5 +22,7 @@ app.autodiscover_tasks()
 @worker_ready.connect  # the worker runs the solo pool: tasks run in this process
 def warm_up_embedder(**kwargs: object) -> None:
     from documents.embedding import warm_up
+    from ragsite import sweeper
 
     warm_up()
+    sweeper.start()

@@ -105,6 +105,15 @@ CACHES = {
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
+# A task taken by a worker that died is delivered again after this many seconds; longer
+# than any one ingestion takes (one that outlasts it runs twice, harmlessly).
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=900)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 4)),
+    "unacked_restore_throttle": 1,
+}
+INGEST_MAX_ATTEMPTS = env.int("INGEST_MAX_ATTEMPTS", default=3)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -185,7 +194,12 @@ RAGCACHE = {
         "sem": env.bool("CACHE_SEMANTIC", default=False),
     },
     "SEM_THRESHOLD": env.float("CACHE_SEMANTIC_THRESHOLD", default=0.92),
+    # Asks waiting for another's answer wait no longer than that answer's LLM call may take.
+    "LOCK_WAIT": {"ans": OPENAI_TIMEOUT_SECONDS},
 }
+# Each web and worker process publishes, this often, a change whose publish on commit
+# failed (ragsite/sweeper.py): the bound on a lost publish's stale window.
+PUBLISH_SWEEP_SECONDS = env.float("PUBLISH_SWEEP_SECONDS", default=2.0)
 
 # Retrieval: "hybrid" (pgvector + full-text, fused by reciprocal rank) or "dense".
 RETRIEVAL_MODE = env.str("RETRIEVAL_MODE", default="hybrid")

@@ -249,7 +249,7 @@ def test_an_unknown_page_gets_the_site_404():
     assert "There is nothing here, or it is not yours to see." in response.content.decode()
 
 
-def test_a_cached_answer_streams_with_four_statements_and_the_done_event_before_the_write():
+def test_a_cached_answer_streams_with_five_statements_and_the_done_event_before_the_write():
     handbook()
     client = Client()
     stream(client, asked_message(ask(client, "How hot should the water be for green tea?")))  # now cached
@@ -260,8 +260,46 @@ def test_a_cached_answer_streams_with_four_statements_and_the_done_event_before_
         for part in response.streaming_content:  # type: ignore[attr-defined]
             if part.startswith(b"event: done"):
                 before_done = [q["sql"].split()[0] for q in queries]
-    # The session, the message, its claim; the answer itself from the cache, with no query.
-    assert before_done == ["SELECT", "SELECT", "UPDATE"]
-    assert [q["sql"].split()[0] for q in queries] == ["SELECT", "SELECT", "UPDATE", "UPDATE"]  # then it is kept
+    # The session, the message, its claim, the collections still readable; the answer itself
+    # from the cache, with no query.
+    assert before_done == ["SELECT", "SELECT", "UPDATE", "SELECT"]
+    assert [q["sql"].split()[0] for q in queries] == ["SELECT", "SELECT", "UPDATE", "SELECT", "UPDATE"]  # then kept
     message = Message.objects.get(pk=message_id)
     assert message.status == Message.Status.COMPLETE and message.trace["from_cache"] is True
+
+
+def asked_then_revoked(django_user_model) -> tuple[Client, int, Collection]:
+    """A reader of a private collection asks, then loses access before the answer streams."""
+    private = handbook("Private", is_public=False)
+    readers = Group.objects.create(name="Readers")
+    private.reader_groups.add(readers)
+    member = django_user_model.objects.create_user(username="member", password="pw-member-1")
+    member.groups.add(readers)
+    client = Client()
+    client.force_login(member)
+    message_id = asked_message(ask(client, "How hot should the water be for green tea?"))
+    member.groups.remove(readers)
+    return client, message_id, private
+
+
+def test_an_answer_streamed_after_access_was_revoked_is_refused(django_user_model):
+    client, message_id, _ = asked_then_revoked(django_user_model)
+
+    events = stream(client, message_id)
+    assert "eighty degrees" not in "".join(data for _, data in events)
+    message = Message.objects.get(pk=message_id)
+    assert message.status == Message.Status.FAILED
+    assert "no longer" in message.error and not message.content
+
+
+def test_an_answer_is_drawn_only_from_the_collections_still_readable(django_user_model):
+    public = handbook()
+    client, message_id, private = asked_then_revoked(django_user_model)
+    assert set(Message.objects.get(pk=message_id).collection_ids) == {public.pk, private.pk}
+
+    stream(client, message_id)
+    message = Message.objects.get(pk=message_id)
+    assert message.status == Message.Status.COMPLETE
+    assert message.collection_ids == [public.pk]
+    cited = {citation["document_id"] for citation in message.citations}
+    assert cited and cited <= set(public.documents.values_list("pk", flat=True))

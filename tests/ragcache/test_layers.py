@@ -159,3 +159,31 @@ def test_a_value_of_another_format_is_a_miss_deleted_and_counted_never_an_outage
     assert breaker.failures == 0 and not breaker.is_open and not breaker.needs_resync
     assert totals(5)[layer]["corrupt"] == 1  # deleted the first time, rewritten by that ask
     assert outcomes(ask(TEA, [collection.pk]))["ans"] == "hit"
+
+
+def test_a_document_index_lives_as_long_as_its_longest_entry_and_sheds_gone_ones():
+    collection = handbook()
+    tea = collection.documents.get(title="tea")
+    index = keys.document_index(tea.pk)
+    gone = [f"rc:ans:gone:{n}" for n in range(40)]  # entries that expired or were flushed
+    redis().sadd(index, *gone)
+    for wording in [TEA, TEA + "?", "  " + TEA, "Green tea: how hot should the water be?"]:
+        ask(wording, [collection.pk])
+    members = {m.decode() for m in redis().smembers(index)}
+    assert all(redis().exists(m) for m in members - set(gone))
+    assert len(members & set(gone)) < 40  # shed as new entries arrive
+    longest_entry = max(redis().ttl(m) for m in members - set(gone))
+    assert longest_entry <= redis().ttl(index) <= longest_entry + 1  # not the embeddings' 30 days
+
+
+@pytest.mark.parametrize("damaged", [b"garbage", b"\x00" * 16], ids=["not float32", "wrong size"])
+def test_a_damaged_embedding_is_a_miss_never_an_error(damaged):
+    collection = handbook()
+    expected = ask(TEA, [collection.pk]).text
+    for pattern in ("rc:ret:*", "rc:ans:*"):
+        redis().delete(*redis().scan_iter(match=pattern))
+    [emb_key] = redis().scan_iter(match="rc:emb:*")
+    redis().set(emb_key, damaged, keepttl=True)
+    result = ask(TEA, [collection.pk])
+    assert result.text == expected and outcomes(result)["emb"] == "miss"
+    assert len(redis().get(emb_key)) == 384 * 4  # rewritten

@@ -147,3 +147,22 @@ def test_a_generator_above_the_temperature_bound_is_never_cached(openai_chat, se
     assert outcomes(second)["ans"] == "bypass"
     assert openai_chat.calls["/v1/chat/completions"] == 2
     assert not list(redis().scan_iter(match="rc:ans:*"))
+
+
+@pytest.mark.django_db
+def test_a_semantic_lookup_reads_a_bounded_number_of_bytes(settings):
+    settings.RAGCACHE = {**settings.RAGCACHE, "ENABLED": {**settings.RAGCACHE["ENABLED"], "sem": True},
+                         "SEM_MAX_ENTRIES": 4}  # fmt: skip
+    collection = handbook()
+    questions = ["How hot should the water be for green tea?", "How do I fix a flat tyre?",
+                 "When is the tax return due?", "What does error E1001 mean?", "What does error code 404 mean?",
+                 "How many stars are visible?", "What changed in the release?"]  # fmt: skip
+    for question in questions:
+        ask(question, [collection.pk])
+    [sem_key] = redis().scan_iter(match="rc:sem:*")
+    stored = redis().hgetall(sem_key)
+    assert len(stored) == 4  # an older one goes for each new one
+    assert max(len(raw) for raw in stored.values()) <= 384 * 2 + 400  # a half-precision vector and its references
+    assert outcomes(ask(questions[-1] + " ", [collection.pk]))["ans"] == "hit"  # still served
+    paraphrase = ask("What did change in the release?", [collection.pk])
+    assert outcomes(paraphrase)["sem"] == "hit"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import random
 import time
 from typing import Any
@@ -114,15 +113,15 @@ def _write_questions(redis: Any, *, numbers: range, rng: random.Random, vectors:
         pipe.set(emb_key, vector.tobytes(), ex=ttl("emb"))
         pipe.set(ret_key, values.encode_retrieval(retrieval), ex=ttl("ret"))
         pipe.set(ans_key, values.encode_answer(answer), ex=ttl("ans"))
-        longest = int(max(conf()["TTL"].values()) * (1 + conf()["TTL_JITTER"])) + 1
+        longest = int(max(conf()["TTL"]["ret"], conf()["TTL"]["ans"]) * (1 + conf()["TTL_JITTER"])) + 1  # its entries
         for doc in documents:
             pipe.sadd(keys.document_index(doc), ret_key, ans_key)
             pipe.expire(keys.document_index(doc), longest)
         if number % 50 == 0:  # every 50th question in one of 20 semantic hashes, as with the layer on
             sem_scope = hashlib.sha1(f"semantic-{(number // 50) % 20}".encode()).hexdigest()  # noqa: S324
             sem_key = keys.sem(sem_scope, MODEL, GENERATOR, PROMPT)
-            entry = {"a": ans_key, "q": question, "v": vector.tolist()}
-            pipe.hset(sem_key, keys.question_hash(cache_question), json.dumps(entry))
+            entry = values.encode_semantic(answer_key=ans_key, question=question, vector=vector)
+            pipe.hset(sem_key, keys.question_hash(cache_question), entry)
             pipe.expire(sem_key, ttl("sem"))
         written += 3
     pipe.execute()
