@@ -154,13 +154,13 @@ def message_answer_stream(*, message: Message) -> Iterator[tuple[str, Any]]:
     if not claimed:
         yield "done", _message_when_finished(message)
         return
-    asked_of, message.collection_ids = message.collection_ids, _collections_still_readable(message)
-    if asked_of and not message.collection_ids:
-        _message_fail(message, "You no longer have access to the collections this question was asked of.")
-        yield "done", message
-        return
     result: Answer | None = None
     try:
+        asked_of, message.collection_ids = message.collection_ids, _collections_still_readable(message)
+        if asked_of and not message.collection_ids:
+            _message_fail(message, "You no longer have access to the collections this question was asked of.")
+            yield "done", message
+            return
         for kind, value in answer_stream(question=message.question, collection_ids=message.collection_ids):
             if kind == "token":
                 yield "token", value

@@ -75,6 +75,7 @@ class CircuitBreaker:
         with self._lock:
             self.errors[layer] += 1
             self.unflushed_errors[layer] += 1
+            self.failure_count += 1  # a resync running meanwhile must not clear the flag
             self.needs_resync = True  # what was skipped may have been a bump's publish
 
     def take_unflushed_errors(self) -> Counter[str]:

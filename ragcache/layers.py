@@ -253,17 +253,20 @@ class CacheRequest:
                 self._defer(lambda pipe: pipe.set(key, vector.tobytes(), ex=ttl("emb")))
             return vector
         started = time.perf_counter()
-        claim = self.embedding_claims.pop(key, None) or self._claim("emb", key)
-        damaged = claim.value is not None and len(claim.value) != dimensions * 4
+        claim = self.embedding_claims.get(key) or self._claim("emb", key)
+        self.embedding_claims[key] = claim  # until computed: finish() releases its lock if computing fails
+        found = values.decode_embedding(claim.value, dimensions) if claim.value is not None else None
+        damaged = claim.value is not None and found is None
         if damaged:
             self.tally.add("emb", "corrupt")
-            claim = _Claim()
-        if claim.value is not None:
+        if found is not None:
+            del self.embedding_claims[key]
             self._note("emb", "hit", started)
             self.tally.add("emb", "saved_ms", embed_timer.average_ms)
-            return np.frombuffer(claim.value, dtype=np.float32)
+            return found
         self._note("emb", "error" if claim.failed else "miss", started)
         vector = self._compute_embedding(compute)
+        del self.embedding_claims[key]
         if claim.token is not None or damaged:
             # Sent with the next round trip; waiters see it then, and the lock goes with it.
             self._defer(lambda pipe: pipe.set(key, vector.tobytes(), ex=ttl("emb")))
@@ -293,8 +296,12 @@ class CacheRequest:
         if claim.token is not None:
             self.retrieval_lock = (key, claim.token)
         entry = values.decode(claim.value, values.RETRIEVAL) if claim.value is not None else None
-        if entry is not None and "ret" in self.trace:  # the lookup counted a miss; it arrived meanwhile
+        if entry is not None:
+            # The lookup counted a miss; it arrived meanwhile: the trace says so, and the
+            # time it saved counts. The embedding is not needed now: its lock goes at once.
             self.trace["ret"] = {"outcome": "hit", "ms": round((time.perf_counter() - started) * 1000, 2)}
+            self.tally.add("ret", "saved_ms", entry.get("ms") or 0)
+            self._give_up_embedding_locks(now=False)
         return entry
 
     def retrieval_store(
@@ -386,7 +393,7 @@ class CacheRequest:
         with contextlib.suppress(CacheUnavailable):
             self._round_trip("ans", build)
             if token is not None:  # stored and released; on failure answer_claim releases it
-                leases.drop(keys.lock(key))
+                leases.drop(keys.lock(key), token)
                 self.holding = None
 
     # -- sem ---------------------------------------------------------------------
@@ -411,7 +418,7 @@ class CacheRequest:
             similarities = matrix @ vector / np.where(norms == 0, 1.0, norms)
             best = int(np.argmax(similarities))
             nearest[0] = float(similarities[best])
-            if similarities[best] < self.threshold():
+            if not similarities[best] >= self.threshold():  # NaN is never close enough
                 return None
             answer = redis.get(stored[best]["a"])
             return answer if isinstance(answer, bytes) else None
@@ -433,15 +440,18 @@ class CacheRequest:
 
     # -- single-flight -----------------------------------------------------------
 
-    def _give_up_embedding_locks(self) -> None:
-        """Before waiting for another ask's retrieval: the embedding lock the lookup gave
-        this ask would keep that ask waiting for an embedding this one may never compute."""
+    def _give_up_embedding_locks(self, *, now: bool = True) -> None:
+        """The embedding lock the lookup gave this ask, when it may not compute the
+        embedding after all: before waiting for another ask's retrieval (`now`: that ask may
+        be waiting for this lock), or once the retrieval came from the cache (with the next
+        round trip)."""
         held = [(key, claim.token) for key, claim in self.embedding_claims.items() if claim.token is not None]
         for key, _ in held:
             del self.embedding_claims[key]  # embedding() claims it again if it is needed after all
-
-        if held:
+        if held and now:
             self._round_trip("emb", lambda pipe: _unlock_all(pipe, held))
+        elif held:
+            self._defer(lambda pipe: _unlock_all(pipe, held))
 
     def _claim(self, layer: str, key: str, *, before_wait: Callable[[], None] | None = None) -> _Claim:
         """The cached value, or the lock to compute it, in one round trip; when another
@@ -477,7 +487,7 @@ class CacheRequest:
         """Give up a lock this ask holds and stored nothing under, at once (a failed store,
         a failed generation): tried even when Redis failed earlier in this ask."""
         lock_key = keys.lock(key)
-        leases.drop(lock_key)
+        leases.drop(lock_key, token)
         self.unavailable = False  # one more try: the lock would otherwise block others for its TTL
         with contextlib.suppress(CacheUnavailable):
             self._round_trip(layer, lambda pipe: pipe.eval(UNLOCK, 1, lock_key, token))

@@ -9,12 +9,12 @@ LOCK_WAIT at most. A dead process renews nothing: its locks go within LOCK_TTL.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
 from dataclasses import dataclass
 
+from django.db import close_old_connections
 from redis import Redis
 
 from ragcache import client
@@ -54,9 +54,12 @@ def keep(lock_key: str, token: str, *, ttl: float, at_most: float) -> None:
         _wake.notify()
 
 
-def drop(lock_key: str) -> None:
+def drop(lock_key: str, token: str) -> None:
+    """Stop renewing the lock, if `token` still holds the lease (not a newer holder)."""
     with _guard:
-        _leases.pop(lock_key, None)
+        lease = _leases.get(lock_key)
+        if lease is not None and lease.token == token:
+            del _leases[lock_key]
 
 
 def held() -> list[str]:
@@ -95,5 +98,11 @@ def _renew(leases: list[Lease]) -> None:
             RENEW_BY_DIGEST(keys=[lease.lock_key], args=[lease.token, int(lease.ttl * 1000)], client=pipe)
         pipe.execute()
 
-    with contextlib.suppress(CacheUnavailable):  # counted by the client; the locks then expire on their own
-        client.run("ans", send)
+    try:
+        client.run("ans", send)  # may resync the generation copies first, from the database
+    except CacheUnavailable:  # counted by the client; the locks then expire on their own
+        pass
+    except Exception:  # the database failed in that resync: renew again on the next turn
+        logger.exception("Renewing answer locks failed")
+    finally:
+        close_old_connections()

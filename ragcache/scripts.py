@@ -94,9 +94,10 @@ if read_ret then
     count('ret:miss', 1)
   end
 end
+local ret_missed = ret == ''
 if ans ~= '' then ret = '' end  -- a full hit: the answer is all the caller needs
 local emb_status, emb = 0, ''
-if ret == '' and a['read'] and on['emb'] then
+if ret_missed and a['read'] and on['emb'] then
   emb = redis.call('GET', KEYS[4]) or ''
   if emb ~= '' then
     emb_status = 1
@@ -151,8 +152,8 @@ return 0
 # KEYS: the sem hash. ARGV: field, value, max entries, TTL.
 SEM_ADD = """
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
-  local over = redis.call('HLEN', KEYS[1]) - tonumber(ARGV[3]) + 1
-  for _ = 1, over do
+  local room = math.max(tonumber(ARGV[3]), 1)
+  while redis.call('HLEN', KEYS[1]) >= room do
     redis.call('HDEL', KEYS[1], redis.call('HRANDFIELD', KEYS[1]))
   end
 end

@@ -51,6 +51,14 @@ def encode_semantic(*, answer_key: str, question: str, vector: np.ndarray) -> by
     return f"{SEMANTIC} {reference}\n".encode() + np.asarray(vector, dtype=np.float16).tobytes()
 
 
+def decode_embedding(raw: bytes, dimensions: int) -> np.ndarray | None:
+    """The vector, or None when `raw` is not `dimensions` finite float32 values."""
+    if len(raw) != dimensions * 4:
+        return None
+    vector = np.frombuffer(raw, dtype=np.float32)
+    return vector if bool(np.isfinite(vector).all()) else None
+
+
 def decode_semantic(raw: bytes) -> tuple[dict[str, Any], np.ndarray] | None:
     """(the answer key and question, the embedding), or None for a value of another format."""
     header, newline, vector = raw.partition(b"\n")
@@ -63,7 +71,8 @@ def decode_semantic(raw: bytes) -> tuple[dict[str, Any], np.ndarray] | None:
         return None
     if not isinstance(entry, dict) or not isinstance(entry.get("a"), str):
         return None
-    return entry, np.frombuffer(vector, dtype=np.float16).astype(np.float32)
+    values = np.frombuffer(vector, dtype=np.float16).astype(np.float32)
+    return (entry, values) if bool(np.isfinite(values).all()) else None
 
 
 def _encode(header: str, entry: dict[str, Any]) -> bytes:

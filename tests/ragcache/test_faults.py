@@ -119,7 +119,11 @@ def assert_no_request_left_running(already: set[threading.Thread]) -> None:
 
 
 def serving_threads() -> list[threading.Thread]:
-    return [thread for thread in threading.enumerate() if "process_request" in thread.name]
+    """Threads of the site's live server handling a request (not those of the LLM server)."""
+    return [
+        thread for thread in threading.enumerate()
+        if type(getattr(getattr(thread, "_target", None), "__self__", None)).__name__ == "ThreadedWSGIServer"
+    ]  # fmt: skip
 
 
 def stacks(threads: set[threading.Thread]) -> str:

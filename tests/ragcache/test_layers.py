@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -176,7 +177,11 @@ def test_a_document_index_lives_as_long_as_its_longest_entry_and_sheds_gone_ones
     assert longest_entry <= redis().ttl(index) <= longest_entry + 1  # not the embeddings' 30 days
 
 
-@pytest.mark.parametrize("damaged", [b"garbage", b"\x00" * 16], ids=["not float32", "wrong size"])
+@pytest.mark.parametrize(
+    "damaged",
+    [b"garbage", b"\x00" * 16, np.full(384, np.nan, dtype=np.float32).tobytes()],
+    ids=["not float32", "wrong size", "not finite"],
+)
 def test_a_damaged_embedding_is_a_miss_never_an_error(damaged):
     collection = handbook()
     expected = ask(TEA, [collection.pk]).text
@@ -187,3 +192,13 @@ def test_a_damaged_embedding_is_a_miss_never_an_error(damaged):
     result = ask(TEA, [collection.pk])
     assert result.text == expected and outcomes(result)["emb"] == "miss"
     assert len(redis().get(emb_key)) == 384 * 4  # rewritten
+
+
+def test_a_full_hit_neither_reads_nor_locks_the_embedding():
+    collection = handbook()
+    ask(TEA, [collection.pk])
+    redis().delete(*redis().scan_iter(match="rc:emb:*"))  # evicted; the answer is still there
+    with round_trips() as commands:
+        result = ask(TEA, [collection.pk])
+    assert result.trace["from_cache"] is True and commands == ["EVALSHA"]
+    assert list(redis().scan_iter(match="rc:lock:*")) == []

@@ -10,11 +10,14 @@ from typing import Any
 import pytest
 from django.db import OperationalError, connection
 
-from chat.pipeline import Answer
+from chat.generators import get_generator
+from chat.pipeline import Answer, question_normalize
+from documents.embedding import get_embedder
 from documents.services import collections_bump
 from ragcache import keys
 from ragcache.client import breaker
 from ragcache.conf import conf
+from ragcache.layers import CacheRequest
 from tests.chat.factories import handbook
 from tests.ragcache.helpers import ask, outcomes, redis
 
@@ -148,3 +151,32 @@ def test_eight_concurrent_asks_after_a_bump_make_one_retrieval(settings):
     assert all(isinstance(a, Answer) for a in answers), answers
     assert [outcomes(a)["ret"] for a in answers].count("miss") == 1, [outcomes(a) for a in answers]
     assert len({a.text for a in answers}) == 1
+
+
+@pytest.mark.django_db
+def test_the_embedding_lock_is_released_when_embedding_fails(openai_embeddings):
+    collection = handbook()
+    openai_embeddings.fail_after(0)
+    with pytest.raises(Exception):  # noqa: B017 (whatever the embedder raises reaches the caller)
+        ask(QUESTION, [collection.pk])
+    assert lock_keys("emb") == [] and lock_keys("ret") == []
+
+
+@pytest.mark.django_db
+def test_a_waiter_that_finds_the_retrieval_at_once_gives_up_its_embedding_lock(settings):
+    collection = handbook()
+    ask(QUESTION, [collection.pk])
+    [ret_key] = redis().scan_iter(match="rc:ret:*")
+    stored = redis().get(ret_key)
+    redis().delete(ret_key, *redis().scan_iter(match="rc:emb:*"))
+    generator, question = get_generator(), keys.cache_question(question_normalize(QUESTION))
+    where = {"embed_model": get_embedder().model_name, "k": settings.RETRIEVAL_TOP_K, "question": question,
+             "mode": f"{settings.RETRIEVAL_MODE}-c{settings.RETRIEVAL_CANDIDATES}"}  # fmt: skip
+    cache = CacheRequest()
+    found = cache.lookup(collection_ids=[collection.pk], generator=generator.cache_id, answer_cacheable=True,
+                         prompt_version=generator.prompt_version, **where)  # fmt: skip
+    assert found.retrieval is None and lock_keys("emb")  # the lookup gave this ask the embedding's lock
+    redis().set(ret_key, stored)  # a concurrent ask stored the retrieval meanwhile
+    assert cache.retrieval_claim(scope=found.scope, **where) is not None
+    cache.flush()  # the next round trip: the answer's claim
+    assert lock_keys("emb") == []
