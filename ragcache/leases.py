@@ -14,7 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from django.db import close_old_connections
+from django.db import connections
 from redis import Redis
 
 from ragcache import client
@@ -105,4 +105,4 @@ def _renew(leases: list[Lease]) -> None:
     except Exception:  # the database failed in that resync: renew again on the next turn
         logger.exception("Renewing answer locks failed")
     finally:
-        close_old_connections()
+        connections.close_all()  # this thread's, if the resync opened one: back to the pool
