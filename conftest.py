@@ -57,7 +57,10 @@ def services(postgres_url: str, redis_url: str) -> dict[str, str]:
 
 @pytest.fixture(autouse=True)
 def empty_cache(services: dict[str, str]) -> None:
-    """Every test starts with no cache entry of the app, no run-time switch and a closed circuit."""
+    """Every test starts with no cache entry of the app, no run-time switch, a closed
+    circuit, and no question counted by the rate limit."""
+    from django.core.cache import cache
+
     from ragcache import catalog
     from ragcache.client import breaker
     from ragcache.invalidation import flush_all
@@ -67,6 +70,7 @@ def empty_cache(services: dict[str, str]) -> None:
     flush_all()
     switches_reset()
     catalog.forget()
+    cache.delete_pattern("rl:*")  # type: ignore[attr-defined]  # django-redis
 
 
 @pytest.fixture(scope="session")

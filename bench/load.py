@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlencode, urlparse
 
 UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
@@ -76,33 +76,62 @@ class Client:
         self.sock = socket.create_connection((self.host, self.port), timeout=120)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buffer = b""
+        self.cookies: dict[str, str] = {}
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any] | None, float]:  # fmt: skip
         """Status, the JSON answered (if any), and the milliseconds from sending the request
         to its last byte."""
         data = json.dumps(body).encode() if body is not None else b""
+        content_type = {"Content-Type": "application/json"} if body is not None else {}
+        status, response_headers, raw, elapsed = self._exchange(method, path, data, {**content_type, **(headers or {})})
+        is_json = response_headers.get("content-type", "").startswith("application/json")
+        return status, json.loads(raw) if is_json else None, elapsed
+
+    def sign_in(self, username: str, password: str) -> None:
+        """Sign in through the admin's login form, as staff do: asks then act as that user
+        (the cache-bypass header and the full trace are for staff)."""
+        _, _, page, _ = self._exchange("GET", "/admin/login/", b"", {})
+        token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+        if token is None:
+            raise RuntimeError("the admin login page has no CSRF token")
+        form = urlencode({"csrfmiddlewaretoken": token.group(1).decode(), "username": username,
+                          "password": password, "next": "/admin/"}).encode()  # fmt: skip
+        status, _, _, _ = self._exchange("POST", "/admin/login/", form,
+                                         {"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+        if status != 302 or "sessionid" not in self.cookies:
+            raise RuntimeError(f"signing in as {username} failed ({status})")
+
+    def _exchange(self, method: str, path: str, data: bytes,
+                  headers: dict[str, str]) -> tuple[int, dict[str, str], bytes, float]:  # fmt: skip
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(data)}"]
-        lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
-        if body is not None:
-            lines.append("Content-Type: application/json")
+        if self.cookies:
+            lines.append("Cookie: " + "; ".join(f"{name}={value}" for name, value in self.cookies.items()))
+            if "csrftoken" in self.cookies and method == "POST":
+                lines.append(f"X-CSRFToken: {self.cookies['csrftoken']}")
+        lines += [f"{name}: {value}" for name, value in headers.items()]
         message = ("\r\n".join(lines) + "\r\n\r\n").encode() + data
         started = time.perf_counter()
         self.sock.sendall(message)
         status, response_headers, raw = self._response()
         elapsed = (time.perf_counter() - started) * 1000
-        is_json = response_headers.get("content-type", "").startswith("application/json")
-        return status, json.loads(raw) if is_json else None, elapsed
+        for cookie in response_headers.get("set-cookie", []):
+            name, _, rest = cookie.partition("=")
+            self.cookies[name.strip()] = rest.split(";", 1)[0]
+        return status, {k: v for k, v in response_headers.items() if k != "set-cookie"}, raw, elapsed
 
     def _response(self) -> tuple[int, dict[str, str], bytes]:
         while b"\r\n\r\n" not in self.buffer:
             self._receive()
         head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
         status_line, *header_lines = head.decode("latin-1").split("\r\n")
-        headers = {}
+        headers: dict[str, Any] = {"set-cookie": []}
         for line in header_lines:
             name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
+            if name.strip().lower() == "set-cookie":
+                headers["set-cookie"].append(value.strip())
+            else:
+                headers[name.strip().lower()] = value.strip()
         length = int(headers.get("content-length", "0"))
         while len(self.buffer) < length:
             self._receive()
@@ -115,9 +144,12 @@ class Client:
             raise ConnectionError("the server closed the connection")
         self.buffer += chunk
 
-    def ask(self, question: str, cache_control: str = "") -> tuple[dict[str, Any], float]:
+    def ask(
+        self, question: str, cache_control: str = "", *, collections: list[str] | None = None
+    ) -> tuple[dict[str, Any], float]:
         headers = {"Cache-Control": cache_control} if cache_control else {}
-        status, payload, elapsed = self.request("POST", "/api/ask", {"question": question}, headers)
+        body: dict[str, Any] = {"question": question, **({"collections": collections} if collections else {})}
+        status, payload, elapsed = self.request("POST", "/api/ask", body, headers)
         if status != 200 or payload is None:
             raise RuntimeError(f"/api/ask answered {status}: {payload}")
         return payload, elapsed

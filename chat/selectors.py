@@ -23,12 +23,20 @@ class Owner:
         return Conversation.objects.filter(user__isnull=True, session_key=self.session_key)
 
 
+# Signing in gives the session a new key but keeps its data: the key the anonymous
+# conversations are filed under is kept there for chat.signals to hand them over.
+ANONYMOUS_KEY = "chat_anonymous_session_key"
+
+
 def owner_for(request: HttpRequest) -> Owner:
     if request.user.is_authenticated:
         return Owner(user_id=request.user.pk, session_key="")
     if not request.session.session_key:
         request.session.save()
-    return Owner(user_id=None, session_key=request.session.session_key or "")
+    session_key = request.session.session_key or ""
+    if request.session.get(ANONYMOUS_KEY) != session_key:
+        request.session[ANONYMOUS_KEY] = session_key
+    return Owner(user_id=None, session_key=session_key)
 
 
 def assistant_message_for(*, owner: Owner, message_id: int) -> Message | None:
@@ -41,6 +49,8 @@ def assistant_message_for(*, owner: Owner, message_id: int) -> Message | None:
 
 def document_passage(*, document: Document, content_hash: str) -> tuple[str, str, str] | None:
     """The document's text split as (before, passage, after) around a chunk, or None if it is gone."""
+    if not re.fullmatch(r"[0-9a-f]{64}", content_hash):  # not a content hash: nothing to look up
+        return None
     chunk = Chunk.objects.filter(document=document, content_hash=content_hash).only("text").first()
     if chunk is None:
         return None

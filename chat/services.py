@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from chat.generators import GenerationError
@@ -26,6 +26,7 @@ from ragcache.catalog import ScopeUnverified
 from ragcache.layers import Policy
 
 logger = logging.getLogger(__name__)
+COLLECTIONS_MAX = 20  # collections one question may name
 STREAM_WAIT_SECONDS = 60
 ABANDONED_AFTER = timedelta(minutes=5)
 
@@ -38,6 +39,8 @@ def question_validate(*, question: str, any_collection: bool) -> str:
     question = question.strip()
     if not question:
         raise AskError("Type a question first.")
+    if (bad := first_non_text(question)) is not None:
+        raise AskError(f"The question contains a character that is not text ({bad}). Type it again.")
     if len(question) > settings.QUESTION_MAX_CHARS:
         raise AskError(
             f"The question is {len(question):,} characters long; the limit is {settings.QUESTION_MAX_CHARS:,}."
@@ -48,20 +51,51 @@ def question_validate(*, question: str, any_collection: bool) -> str:
 
 
 def collections_resolve(*, names_or_ids: Sequence[Any], readable: QuerySet[Collection]) -> list[Collection]:
-    """The readable collections named (by name or id); AskError naming any unknown one."""
+    """The readable collections named (by name or id), in one query; AskError naming any
+    unknown one, or when more than COLLECTIONS_MAX are named."""
+    texts = _named(names_or_ids)
+    # What cannot be a name or an id is unknown without asking the database.
+    askable = [text for text in texts if first_non_text(text) is None]
+    ids = [int(text) for text in askable if _is_id(text)]
+    matches = list(readable.filter(Q(pk__in=ids) | Q(name__in=askable))) if askable else []
+    by_text = {c.name: c for c in matches} | {str(c.pk): c for c in matches}
     found: list[Collection] = []
     unknown: list[str] = []
-    for value in names_or_ids:
-        text = str(value).strip()
-        match = readable.filter(pk=int(text)).first() if _is_id(text) else None
-        match = match or readable.filter(name=text).first()
+    for text in texts:
+        match = by_text.get(text) or (by_text.get(str(int(text))) if _is_id(text) else None)
         if match is None:
             unknown.append(text)
         elif match not in found:
             found.append(match)
     if unknown:
-        raise AskError(f"Unknown collection: {', '.join(unknown)}.")
+        raise _unknown(unknown)
     return found
+
+
+def _named(names_or_ids: Sequence[Any]) -> list[str]:
+    """The collections named, as text; AskError for too many, or for what is neither a name
+    nor an id."""
+    if len(names_or_ids) > COLLECTIONS_MAX:
+        raise AskError(f"Name at most {COLLECTIONS_MAX} collections (or none: every one you may read).")
+    if any(isinstance(value, bool) or not isinstance(value, str | int) for value in names_or_ids):
+        raise AskError("Name each collection by its name (text) or its id (a whole number).")
+    return [str(value).strip() for value in names_or_ids]
+
+
+def _unknown(texts: Sequence[str]) -> AskError:
+    shown = [text.encode("utf-8", "backslashreplace").decode() for text in texts]  # surrogates shown, not raised
+    return AskError(f"Unknown collection: {', '.join(shown)}.")
+
+
+def first_non_text(text: str) -> str | None:
+    """The first character of `text` that is not text, as U+XXXX: a lone surrogate (not
+    encodable), NUL (PostgreSQL refuses it), or a control character other than tab and
+    line breaks (terminal escapes, bells); None when there is none."""
+    for character in text:
+        code = ord(character)
+        if 0xD800 <= code <= 0xDFFF or (code < 32 and character not in "\t\n\r") or code == 0x7F:
+            return f"U+{code:04X}"
+    return None
 
 
 @dataclass(frozen=True)
@@ -86,8 +120,7 @@ def scope_resolve(*, user: AbstractBaseUser | AnonymousUser, names_or_ids: Seque
     by_key = {str(e.collection_id): e for e in readable_entries} | {e.name: e for e in readable_entries}
     ids: list[int] = []
     unknown: list[str] = []
-    for value in names_or_ids:
-        text = str(value).strip()
+    for text in _named(names_or_ids):
         entry = by_key.get(text) if not _is_id(text) else by_key.get(str(int(text))) or by_key.get(text)
         if entry is None:
             unknown.append(text)
@@ -95,8 +128,8 @@ def scope_resolve(*, user: AbstractBaseUser | AnonymousUser, names_or_ids: Seque
             ids.append(entry.collection_id)
     if unknown:
         if not fresh:  # perhaps made since this copy was read
-            raise ScopeUnverified(f"unknown to catalog version {copy.version}: {unknown}")
-        raise AskError(f"Unknown collection: {', '.join(unknown)}.")
+            raise ScopeUnverified(f"unknown to catalog version {copy.version}: {unknown!r}")
+        raise _unknown(unknown)
     return Scope(ids or [e.collection_id for e in readable_entries], None if fresh else copy.version)
 
 
@@ -117,8 +150,17 @@ def question_answer(
     raise AssertionError("a scope read from the database is never unverified")
 
 
+def trace_shown(trace: dict[str, Any], *, is_staff: bool) -> dict[str, Any]:
+    """What an answer's trace tells its reader. Per-layer cache outcomes would tell anyone
+    what others asked before (an embedding hit on a question only someone else asked):
+    staff see them, others only whether their own answer came from the cache, and how fast."""
+    if is_staff:
+        return dict(trace)
+    return {"from_cache": bool(trace.get("from_cache")), "total_ms": trace.get("total_ms")}
+
+
 def _is_id(text: str) -> bool:
-    return text.isascii() and text.isdecimal()
+    return text.isascii() and text.isdecimal() and len(text) <= 18  # within PostgreSQL's bigint
 
 
 def message_ask(

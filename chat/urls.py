@@ -1,3 +1,4 @@
+from django.contrib.auth.views import LogoutView
 from django.urls import path
 
 from chat import views
@@ -10,4 +11,5 @@ urlpatterns = [
     path("messages/<int:message_id>/stream/", views.message_stream, name="stream"),
     path("sources/<int:document_id>/", views.source, name="source"),
     path("api/ask", views.api_ask, name="api_ask"),
+    path("sign-out/", LogoutView.as_view(next_page="chat:home"), name="sign_out"),  # the admin's signs out staff only
 ]

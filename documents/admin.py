@@ -11,7 +11,7 @@ from django.utils.html import format_html
 
 from documents.forms import DocumentAdminForm
 from documents.models import Chunk, Collection, Document
-from documents.services import document_create, document_reingest, document_replace_source
+from documents.services import document_accept, document_reingest, document_replace_source
 from ragcache.client import CacheUnavailable
 from ragcache.invalidation import invalidate_document
 
@@ -125,12 +125,17 @@ class DocumentAdmin(admin.ModelAdmin):
         data = form.upload_data
         upload = form.cleaned_data.get("upload")
         if not change:
-            created = document_create(
+            accepted = document_accept(
                 collection=obj.collection, filename=upload.name, data=data, title=form.cleaned_data["title"]
             )
-            obj.pk = created.pk
+            obj.pk = accepted.document.pk
             obj.refresh_from_db()
-            messages.info(request, "Ingestion is queued; the status column shows its progress.")
+            if accepted.retried:
+                messages.info(
+                    request, f"“{obj.title}” had failed; it has this file now and its ingestion is queued again."
+                )
+            else:
+                messages.info(request, "Ingestion is queued; the status column shows its progress.")
         elif data is not None:
             document_replace_source(document=obj, filename=upload.name, data=data)
             messages.info(request, "New content saved; re-ingestion is queued.")

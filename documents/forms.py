@@ -75,6 +75,10 @@ class DocumentAdminForm(forms.ModelForm):
             .exclude(pk=self.instance.pk)
             .first()
         )
-        if duplicate is not None:
+        # A new upload of a failed document's bytes retries that document (document_accept).
+        retries_failed = (
+            self.instance.pk is None and duplicate is not None and duplicate.status == Document.Status.FAILED
+        )
+        if duplicate is not None and not retries_failed:
             self.add_error("upload", str(DuplicateDocumentError(duplicate)))
         return cleaned

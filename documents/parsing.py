@@ -66,7 +66,8 @@ def parse_document(*, filename: str, content_type: str, data: bytes) -> ParsedDo
     text = normalize_text(text)
     if not text:
         raise ParseError("The file contains no text to index.")
-    return ParsedDocument(title=(title or PurePath(filename).stem).strip()[:300], text=text)
+    title = (title or PurePath(filename).stem).replace("\x00", "").strip()[:300]  # PostgreSQL stores no NUL
+    return ParsedDocument(title=title, text=text)
 
 
 def normalize_text(text: str) -> str:
@@ -78,7 +79,13 @@ def normalize_text(text: str) -> str:
 
 def decode_text(data: bytes) -> str:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise ParseError(
+                f"The file is not UTF-16 text, as its first bytes say (bytes {exc.start}-{exc.end - 1} are invalid). "
+                "Save it as UTF-8 and upload it again."
+            ) from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -68,11 +68,17 @@ def chunks_nearest(
     if collection_ids is None:
         return list(chunks[:limit])  # type: ignore[return-value]
     scoped = chunks.filter(document__collection_id__in=collection_ids)
-    candidates = list(
-        chunks_nearest_candidates(embedding=embedding, count=max(limit, settings.RETRIEVAL_ANN_CANDIDATES))
-    )
+    count = max(limit, settings.RETRIEVAL_ANN_CANDIDATES)
+    candidates = list(chunks_nearest_candidates(embedding=embedding, count=count))
     found = list(scoped.filter(pk__in=candidates)[:limit])
-    return found if len(found) == limit else list(scoped[:limit])  # type: ignore[return-value]
+    # Fewer candidates than asked for: the corpus is small, or the index scan ran short
+    # (dead rows not yet vacuumed crowd its search); either way they are not the nearest.
+    if len(found) == limit and len(candidates) == count:
+        return found  # type: ignore[return-value]
+    # Compared one by one: ordered by the bare distance, the planner may walk the HNSW index
+    # again and filter what it returns, which can leave nothing (the index holds dead rows).
+    exact = scoped.annotate(exact_distance=F("distance") + 0).order_by("exact_distance")
+    return list(exact[:limit])  # type: ignore[return-value]
 
 
 def chunks_nearest_candidates(*, embedding: Sequence[float] | np.ndarray, count: int) -> QuerySet[Chunk, int]:

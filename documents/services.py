@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
@@ -32,7 +33,18 @@ class UploadError(Exception):
 class DuplicateDocumentError(UploadError):
     def __init__(self, existing: Document) -> None:
         self.existing = existing
-        super().__init__(f"Identical content is already in {existing.collection} as “{existing.title}”.")
+        message = f"Identical content is already in {existing.collection} as “{existing.title}”."
+        if existing.status == Document.Status.FAILED:
+            reason = existing.failure_reason or "no reason was recorded."
+            message = f"{message[:-1]}, but its ingestion failed: {reason} Retry or delete it first."
+        super().__init__(message)
+
+
+class DocumentNotFailedError(Exception):
+    """Retry and delete on the upload page are for failed documents; the message says why not."""
+
+    def __init__(self, document: Document, verb: str) -> None:
+        super().__init__(f"“{document.title}” has not failed (it is {document.status}); there is nothing to {verb}.")
 
 
 @dataclass(frozen=True)
@@ -51,10 +63,34 @@ def sha256(data: bytes | str) -> str:
     return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
 
 
+FILENAME_MAX_LENGTH = Document._meta.get_field("original_filename").max_length or 255
+# Control characters (PostgreSQL cannot store NUL), line separators and lone surrogates,
+# and the bidirectional controls that make "report\u202efdp.txt" read as "reporttxt.pdf".
+FILENAME_FORBIDDEN_CATEGORIES = {"Cc", "Cs", "Zl", "Zp"}
+BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _filename_char_forbidden(char: str) -> bool:
+    return char in BIDI_CONTROLS or unicodedata.category(char) in FILENAME_FORBIDDEN_CATEGORIES
+
+
 def upload_validate(*, filename: str, size: int) -> str:
     """The upload's content type, or UploadError saying what is wrong with it."""
     if not filename or "/" in filename or "\\" in filename or filename in {".", ".."}:
         raise UploadError(f"The file name {filename!r} is not a plain file name (no folders or path separators).")
+    if any(_filename_char_forbidden(char) for char in filename):
+        shown = "".join(
+            char.encode("unicode_escape", "backslashreplace").decode() if _filename_char_forbidden(char) else char
+            for char in filename
+        )
+        raise UploadError(
+            f"The file name '{shown}' has invisible or control characters; rename the file and upload it again."
+        )
+    if len(filename) > FILENAME_MAX_LENGTH:
+        raise UploadError(
+            f"The file name is {len(filename)} characters long; the limit is {FILENAME_MAX_LENGTH}. "
+            "Rename the file and upload it again."
+        )
     content_type = content_type_for(filename)
     if content_type is None:
         suffix = PurePath(filename).suffix or "(none)"
@@ -62,20 +98,60 @@ def upload_validate(*, filename: str, size: int) -> str:
     if size == 0:
         raise UploadError(f"{filename} is empty.")
     if size > settings.UPLOAD_MAX_BYTES:
-        raise UploadError(
-            f"{filename} is {filesizeformat(size)}; the limit is {filesizeformat(settings.UPLOAD_MAX_BYTES)}."
-        )
+        shown, limit = sizes_distinct(size, settings.UPLOAD_MAX_BYTES)
+        raise UploadError(f"{filename} is {shown}; the limit is {limit}.")
     return content_type
+
+
+def sizes_distinct(*sizes: int) -> list[str]:
+    """The sizes for people (2.0 KB), or in exact bytes when rounding would make unequal sizes read alike."""
+    rounded = [filesizeformat(size) for size in sizes]
+    if len(set(rounded)) == len(set(sizes)):
+        return rounded
+    return [f"{size:,}\xa0bytes" for size in sizes]
+
+
+@dataclass(frozen=True)
+class Accepted:
+    document: Document
+    retried: bool  # the upload went to a document whose ingestion had failed, not a new one
+
+
+def document_accept(
+    *, collection: Collection, filename: str, data: bytes, title: str = "", queue: bool = True
+) -> Accepted:
+    """A new document for the upload, unless a failed document of the collection has the same
+    bytes or the same file name: a failed document does not count as present, so the upload
+    takes its place (and is ingested again) instead of being refused or landing beside it."""
+    upload_validate(filename=filename, size=len(data))
+    existing = Document.objects.filter(collection=collection, content_hash=sha256(data)).first()
+    if existing is None:  # a failed twin by name, if it has nothing searchable left to lose
+        existing = (
+            Document.objects.filter(collection=collection, original_filename=filename, status=Document.Status.FAILED)
+            .filter(chunks__isnull=True)
+            .order_by("-updated_at")
+            .first()
+        )
+    elif existing.status != Document.Status.FAILED:
+        raise DuplicateDocumentError(existing)
+    if existing is not None:
+        document = document_replace_source(document=existing, filename=filename, data=data, title=title, queue=queue)
+        return Accepted(document=document, retried=True)
+    return Accepted(
+        document=_document_insert(collection=collection, filename=filename, data=data, title=title, queue=queue),
+        retried=False,
+    )
 
 
 def document_create(
     *, collection: Collection, filename: str, data: bytes, title: str = "", queue: bool = True
 ) -> Document:
+    return document_accept(collection=collection, filename=filename, data=data, title=title, queue=queue).document
+
+
+def _document_insert(*, collection: Collection, filename: str, data: bytes, title: str, queue: bool) -> Document:
     content_type = upload_validate(filename=filename, size=len(data))
     content_hash = sha256(data)
-    existing = Document.objects.filter(collection=collection, content_hash=content_hash).first()
-    if existing is not None:
-        raise DuplicateDocumentError(existing)
     try:
         with transaction.atomic():
             document = Document.objects.create(
@@ -100,6 +176,7 @@ class UploadOutcome:
     document: Document | None = None
     error: str = ""
     duplicate_of: Document | None = None
+    retried: bool = False
 
 
 def documents_upload(*, collection: Collection, files: Sequence[UploadedFile]) -> list[UploadOutcome]:
@@ -110,8 +187,8 @@ def documents_upload(*, collection: Collection, files: Sequence[UploadedFile]) -
         try:
             # Check the size before reading, so an oversized file is never held in memory.
             upload_validate(filename=filename, size=upload.size or 0)
-            document = document_create(collection=collection, filename=filename, data=upload.read())
-            outcomes.append(UploadOutcome(filename=filename, document=document))
+            accepted = document_accept(collection=collection, filename=filename, data=upload.read())
+            outcomes.append(UploadOutcome(filename=filename, document=accepted.document, retried=accepted.retried))
         except DuplicateDocumentError as exc:
             outcomes.append(UploadOutcome(filename=filename, error=str(exc), duplicate_of=exc.existing))
         except UploadError as exc:
@@ -119,7 +196,9 @@ def documents_upload(*, collection: Collection, files: Sequence[UploadedFile]) -
     return outcomes
 
 
-def document_replace_source(*, document: Document, filename: str, data: bytes) -> Document:
+def document_replace_source(
+    *, document: Document, filename: str, data: bytes, title: str = "", queue: bool = True
+) -> Document:
     """Give a document new content; ingestion re-embeds only the chunks that changed."""
     content_type = upload_validate(filename=filename, size=len(data))
     content_hash = sha256(data)
@@ -130,6 +209,10 @@ def document_replace_source(*, document: Document, filename: str, data: bytes) -
     )
     if existing is not None:
         raise DuplicateDocumentError(existing)
+    if title:
+        document.title = title
+    elif document.title == PurePath(document.original_filename).stem:  # a title taken from the old name
+        document.title = PurePath(filename).stem
     document.original_filename = filename
     document.content_type = content_type
     document.source = data
@@ -138,8 +221,39 @@ def document_replace_source(*, document: Document, filename: str, data: bytes) -
     document.status = Document.Status.PENDING
     document.progress = 0
     document.failure_reason = ""
-    document.save()
-    _queue_ingest(document.pk)
+    try:
+        with transaction.atomic():
+            document.save()
+    except IntegrityError:  # the same content arrived concurrently
+        raise DuplicateDocumentError(
+            Document.objects.get(collection=document.collection, content_hash=content_hash)
+        ) from None
+    if queue:
+        _queue_ingest(document.pk)
+    return document
+
+
+def document_retry(*, document_id: int) -> Document:
+    """Queue a failed document for ingestion again; DocumentNotFailedError for any other."""
+    # One conditional UPDATE, so two retries at once queue one ingestion.
+    retried = Document.objects.filter(pk=document_id, status=Document.Status.FAILED).update(
+        status=Document.Status.PENDING, progress=0, failure_reason="", updated_at=timezone.now()
+    )
+    document = Document.objects.defer("source", "text").get(pk=document_id)
+    if not retried:
+        raise DocumentNotFailedError(document, "retry")
+    _queue_ingest(document_id)
+    return document
+
+
+def document_delete(*, document_id: int) -> Document:
+    """Delete a failed document (others are deleted in the admin, after its confirmation page);
+    DocumentNotFailedError for any other. Through the model, so its signals move the cache on."""
+    with transaction.atomic():
+        document = Document.objects.select_for_update().defer("source", "text").get(pk=document_id)
+        if document.status != Document.Status.FAILED:
+            raise DocumentNotFailedError(document, "delete")
+        document.delete()
     return document
 
 

@@ -42,7 +42,9 @@ def cache_question(question: str) -> str:
 
 
 def question_hash(question: str) -> str:
-    return hashlib.sha256(question.encode()).hexdigest()[:32]
+    # surrogatepass: any Python string has a key, even one that is not valid text (the
+    # views refuse such questions; the key layer does not depend on it).
+    return hashlib.sha256(question.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def scope_digest(generations: Mapping[int, int]) -> str:

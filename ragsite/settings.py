@@ -31,9 +31,13 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # runserver then leaves static files to WhiteNoise, as in production: Django's own
+    # handler raises (a 500) on a path that climbs out of the static folders.
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django_htmx",
+    "django_ratelimit",
     "documents",
     "chat",
     "ragcache",
@@ -206,9 +210,17 @@ RETRIEVAL_MODE = env.str("RETRIEVAL_MODE", default="hybrid")
 RETRIEVAL_TOP_K = env.int("RETRIEVAL_TOP_K", default=5)
 RETRIEVAL_CANDIDATES = env.int("RETRIEVAL_CANDIDATES", default=20)  # per side, before fusion
 QUESTION_MAX_CHARS = env.int("QUESTION_MAX_CHARS", default=2000)
+# Questions one caller may ask (per user, or per address when not signed in); "" for no limit.
+ASK_RATE = env.str("ASK_RATE", default="30/m")
+RATELIMIT_USE_CACHE = "default"
+# Where the caller's address is: REMOTE_ADDR, or behind a proxy the header it sets (for
+# example HTTP_X_REAL_IP): behind a proxy, REMOTE_ADDR is the proxy's, for everyone.
+RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="REMOTE_ADDR")
 
-if not DEBUG:
+# Trusted only behind a proxy that sets it (and strips it from clients): anyone could send it.
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     # Off only where no TLS is in front (a local Docker Compose run).
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)

@@ -4,6 +4,7 @@ Celery broker at services the test session starts for itself."""
 import os
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
+os.environ.setdefault("ASK_RATE", "")  # the rate limit's own tests set one; others ask freely
 
 from ragsite.settings import *  # noqa: E402,F403
 

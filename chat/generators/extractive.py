@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 
 from chat.generators.base import Generator, Passage, Usage
+from chat.rendering import markdown_escaped
 
 NO_LLM_NOTE = "No language model is configured, so this answer quotes the passages that best match the question."
 SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|\n\n+")
@@ -36,6 +37,7 @@ def stem(word: str) -> str:
 class ExtractiveGenerator(Generator):
     name = "extractive"
     model = "extractive-v1"
+    prompt_version = "2"  # answers are Markdown: the quotations are escaped
 
     def stream(self, *, question: str, passages: Sequence[Passage]) -> Iterator[str | Usage]:
         if not passages:
@@ -43,7 +45,8 @@ class ExtractiveGenerator(Generator):
             return
         yield NO_LLM_NOTE
         for number, sentence in self.best_sentences(question, passages):
-            yield f"\n\n“{sentence}” [{number}]"
+            # A document's "__init__" or "a[1]" is quoted as it is, not as emphasis or a citation.
+            yield f"\n\n“{markdown_escaped(sentence)}” [{number}]"
 
     def best_sentences(self, question: str, passages: Sequence[Passage]) -> list[tuple[int, str]]:
         """Up to MAX_SENTENCES (passage number, sentence), in passage order."""

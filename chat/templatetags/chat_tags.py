@@ -1,30 +1,26 @@
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django import template
-from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from chat import rendering
+from chat.services import trace_shown
+
 register = template.Library()
-CITATION = re.compile(r"\[(\d+)\]")
 
 
 @register.filter
-def answer_html(text: str, citations: list[dict[str, Any]]) -> SafeString:
-    """The answer escaped, in paragraphs, each [n] a link to the passage it cites."""
-    urls = {c["number"]: c["url"] for c in citations or []}
+def answer_html(text: str, citations: Sequence[Mapping[str, Any]]) -> SafeString:
+    return mark_safe(rendering.answer_html(text=text, citations=citations))  # noqa: S308 (sanitised there)
 
-    def link(match: re.Match[str]) -> str:
-        number = int(match.group(1))
-        if number not in urls:
-            return match.group(0)
-        return format_html('<a class="cite" href="{}" title="Source {}">[{}]</a>', urls[number], number, number)
 
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
-    html = "".join(f"<p>{CITATION.sub(link, escape(p)).replace(chr(10), '<br>')}</p>" for p in paragraphs)
-    return mark_safe(html)  # noqa: S308 (every piece above is escaped)
+@register.filter
+def shown_to(trace: Mapping[str, Any], user: Any) -> dict[str, Any]:
+    """The part of an answer's trace its reader may see (chat.services.trace_shown)."""
+    return trace_shown(dict(trace or {}), is_staff=bool(getattr(user, "is_staff", False)))
 
 
 @register.filter

@@ -67,7 +67,7 @@ def test_asking_stores_the_question_and_streams_the_answer_in_pieces():
     assert len(tokens) >= 2 and events[-1][0] == "done"
     done = events[-1][1]
     assert "Green tea should be brewed" in done and 'class="cite"' in done and "/sources/" in done
-    assert 'class="badge total"' in done and "embed" in done and "retrieve" in done
+    assert 'class="badge total"' in done and "retrieve" not in done  # the stages are for staff
 
     reply = Message.objects.get(role="assistant")
     assert reply.status == "complete" and reply.citations[0]["title"] == "tea"
@@ -303,3 +303,53 @@ def test_an_answer_is_drawn_only_from_the_collections_still_readable(django_user
     assert message.collection_ids == [public.pk]
     cited = {citation["document_id"] for citation in message.citations}
     assert cited and cited <= set(public.documents.values_list("pk", flat=True))
+
+
+def test_the_header_offers_sign_in_to_visitors_and_sign_out_to_users(django_user_model):
+    handbook()
+    client = Client()
+    visitor = client.get("/").content.decode()
+    assert 'href="/admin/login/?next=/"' in visitor and "Sign out" not in visitor
+
+    client.force_login(django_user_model.objects.create_user(username="ada", password="pw-ada-12345"))
+    header = client.get("/").content.decode().split("</header>")[0]
+    assert "Sign in" not in header
+    form = re.search(r'<form method="post" action="/sign-out/"[^>]*>.*?</form>', header, re.S)
+    assert form and 'name="csrfmiddlewaretoken"' in form.group(0) and "Sign out" in form.group(0)
+
+    assert client.get("/sign-out/").status_code == 405  # a link cannot sign anyone out
+    response = client.post("/sign-out/")
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert 'href="/admin/login/?next=/"' in client.get("/").content.decode()
+
+
+def test_every_out_of_band_swap_of_an_exchange_has_a_target_on_the_page():
+    handbook()
+    client = Client()
+    pages = ["/"]
+    first = ask(client, "How do I fix a flat tyre?")
+    conversation = Conversation.objects.get()
+    pages.append(conversation.get_absolute_url())
+    second = ask(client, "And when are taxes due?", conversation=conversation.pk)
+    for page, exchange in zip(pages, [first, second], strict=True):
+        # The page as the browser has it when the question is sent.
+        ids = set(re.findall(r'\bid="([^"]+)"', client.get(page).content.decode()))
+        tags = re.findall(r"<[^>]*\bhx-swap-oob\b[^>]*>", exchange.content.decode())
+        swapped = [re.search(r'\bid="([^"]+)"', tag).group(1) for tag in tags]  # type: ignore[union-attr]
+        assert swapped and set(swapped) <= ids, (page, set(swapped) - ids)
+
+
+def test_a_models_markdown_answer_is_shown_as_html_with_its_code_indented(openai_chat, monkeypatch):
+    handbook()
+    answer = "Like this [1]:\n\n```python\nfor i, x in enumerate(xs):\n    print(i, x)\n```\n\n<b>done</b>"
+    monkeypatch.setattr(openai_chat, "chat_answer", lambda body: (answer, 100))
+    client = Client()
+    message_id = asked_message(ask(client, "How do I loop with indexes?"))
+    events = stream(client, message_id)
+    tokens = "".join(data for name, data in events if name == "token")
+    assert tokens.startswith("Like this [1]:<br><br>```python<br>")  # streamed as plain text, then replaced
+    page = client.get(Message.objects.get(pk=message_id).conversation.get_absolute_url()).content.decode()
+    for html in [events[-1][1], page]:
+        assert "<pre><code>for i, x in enumerate(xs):\n    print(i, x)\n</code></pre>" in html
+        assert "```" not in html and "<b>done</b>" not in html and "&lt;b&gt;done&lt;/b&gt;" in html
+        assert re.search(r'<a href="/sources/[^"]+" title="Source 1" class="cite"[^>]*>\[1\]</a>', html)

@@ -219,3 +219,46 @@ def test_chunks_are_read_only_in_the_admin_and_deleted_with_their_document_only(
     changelist = admin_client.get(reverse("admin:documents_chunk_changelist"))
     assert b"delete_selected" not in changelist.content
     assert Chunk.objects.filter(pk=chunk.pk).exists()
+
+
+LATIN = "Crème brûlée wants a hot grill.".encode("latin-1")
+
+
+def failed(collection, filename: str, data: bytes) -> Document:
+    document = ingested(collection, filename, data)
+    assert document.status == "failed"
+    return document
+
+
+def test_adding_the_bytes_of_a_failed_document_retries_it(admin_client, django_capture_on_commit_callbacks):
+    collection = collection_create()
+    document = failed(collection, "latin.txt", LATIN)
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        response = add_document(admin_client, collection, SimpleUploadedFile("latin.txt", LATIN))
+    assert response.status_code == 302 and ingestions_queued(queued) == 1
+    assert list(Document.objects.values_list("pk", "status")) == [(document.pk, "pending")]
+    page = admin_client.get(response["Location"]).content.decode()
+    assert "“latin” had failed; it has this file now and its ingestion is queued again." in page
+
+
+def test_adding_a_fixed_file_of_a_failed_documents_name_replaces_it(admin_client, django_capture_on_commit_callbacks):
+    collection = collection_create()
+    document = failed(collection, "latin.txt", LATIN)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = add_document(
+            admin_client, collection, SimpleUploadedFile("latin.txt", LATIN.decode("latin-1").encode())
+        )
+    assert response.status_code == 302
+    assert list(Document.objects.values_list("pk", "status")) == [(document.pk, "ready")]
+
+
+def test_a_failed_document_named_as_the_duplicate_says_it_failed(admin_client):
+    collection = collection_create()
+    failed(collection, "latin.txt", LATIN)
+    other = ingested(collection, "tea.txt", TEA)
+    response = admin_client.post(
+        reverse("admin:documents_document_change", args=[other.pk]),
+        change_form_data(other, title="tea", upload=SimpleUploadedFile("latin.txt", LATIN)),
+    )
+    assert response.status_code == 200
+    assert "as “latin”, but its ingestion failed: The file is not UTF-8 text" in response.content.decode()

@@ -97,6 +97,15 @@ def test_bad_pdfs_are_refused_with_a_reason(data, message):
         parse("broken.pdf", data)
 
 
+def test_text_with_a_utf16_mark_but_broken_bytes_is_refused_with_a_reason():
+    with pytest.raises(ParseError, match="The file is not UTF-16 text"):
+        parse("odd.txt", b"\xff\xfe\x00\xd8")
+
+
+def test_a_nul_byte_in_a_title_is_dropped():
+    assert parse("tea.md", b"# Te\x00a\n\nBrew it hot.").title == "Tea"
+
+
 def test_a_file_with_nothing_but_whitespace_has_no_text():
     with pytest.raises(ParseError, match="no text"):
         parse("blank.md", b"  \n\n \t \n")

@@ -10,14 +10,19 @@ from documents.embedding import get_embedder
 from documents.models import Chunk, Document
 from documents.selectors import chunks_nearest, chunks_nearest_candidates
 from documents.services import (
+    DocumentNotFailedError,
     DuplicateDocumentError,
     UploadError,
+    document_accept,
     document_create,
+    document_delete,
     document_ingest,
     document_reingest,
     document_replace_source,
+    document_retry,
+    upload_validate,
 )
-from tests.documents.factories import collection_create, make_pdf
+from tests.documents.factories import collection_create, ingestions_queued, make_pdf
 
 pytestmark = pytest.mark.django_db
 
@@ -204,6 +209,136 @@ def test_bad_uploads_are_refused_before_anything_is_stored(filename, data, messa
     assert not Document.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("filename", "message"),
+    [
+        ("a" * 252 + ".txt", "The file name is 256 characters long; the limit is 255."),
+        ("te\x00a.txt", "The file name 'te\\x00a.txt' has invisible or control characters"),
+        ("report\u202efdp.txt", "The file name 'report\\u202efdp.txt' has invisible or control characters"),
+        ("tea\ud800.txt", "has invisible or control characters"),
+    ],
+)
+def test_file_names_the_database_cannot_hold_or_that_mislead_are_refused(filename, message):
+    with pytest.raises(UploadError) as error:
+        document_create(collection=collection_create(), filename=filename, data=b"Tea.", queue=False)
+    assert message in str(error.value)
+    assert not Document.objects.exists()
+
+
+def test_a_name_of_255_characters_is_accepted():
+    document = document_create(collection=collection_create(), filename="a" * 251 + ".txt", data=b"Tea.", queue=False)
+    assert len(document.original_filename) == 255
+
+
+@pytest.mark.parametrize(
+    ("size", "limit", "message"),
+    [
+        (21_000_000, 20 * 1024 * 1024, "big.txt is 21,000,000\xa0bytes; the limit is 20,971,520\xa0bytes."),
+        (2048, 1024, "big.txt is 2.0\xa0KB; the limit is 1.0\xa0KB."),
+        (101, 100, "big.txt is 101\xa0bytes; the limit is 100\xa0bytes."),
+    ],
+)
+def test_the_size_message_shows_sizes_that_differ(settings, size, limit, message):
+    settings.UPLOAD_MAX_BYTES = limit
+    with pytest.raises(UploadError) as error:
+        upload_validate(filename="big.txt", size=size)
+    assert str(error.value) == message
+
+
+def failed(collection, filename: str, data: bytes) -> Document:
+    document = document_create(collection=collection, filename=filename, data=data, queue=False)
+    document_ingest(document_id=document.pk)
+    document.refresh_from_db()
+    assert document.status == Document.Status.FAILED
+    return document
+
+
+def test_the_same_bytes_as_a_failed_document_retry_it_under_the_new_name(django_capture_on_commit_callbacks):
+    collection = collection_create()
+    page = b"<p>Green tea is brewed at eighty degrees.</p>"
+    document = failed(collection, "tea.pdf", page)  # an HTML page saved with the wrong extension
+    with django_capture_on_commit_callbacks(execute=True):
+        accepted = document_accept(collection=collection, filename="tea.html", data=page)
+    assert accepted.retried and accepted.document.pk == document.pk
+    document.refresh_from_db()
+    assert (document.original_filename, document.content_type, document.status) == ("tea.html", "text/html", "ready")
+    assert (document.failure_reason, document.title) == ("", "tea")
+    assert Document.objects.count() == 1
+
+
+def test_the_same_bytes_again_retry_a_failed_document(django_capture_on_commit_callbacks):
+    collection = collection_create()
+    document = failed(collection, "latin.txt", "crème".encode("latin-1"))
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        again = document_create(collection=collection, filename="latin.txt", data="crème".encode("latin-1"))
+    assert again.pk == document.pk and ingestions_queued(queued) == 1
+    document.refresh_from_db()
+    assert (document.status, document.failure_reason) == ("pending", "")
+
+
+def test_a_fixed_file_of_the_same_name_replaces_its_failed_twin(django_capture_on_commit_callbacks):
+    collection, other = collection_create("Handbook"), collection_create("Other")
+    document = failed(collection, "latin.txt", "crème brûlée".encode("latin-1"))
+    elsewhere = failed(other, "latin.txt", "crème brûlée".encode("latin-1"))
+    with django_capture_on_commit_callbacks(execute=True):
+        accepted = document_accept(collection=collection, filename="latin.txt", data="crème brûlée".encode())
+    assert accepted.retried and accepted.document.pk == document.pk
+    document.refresh_from_db()
+    assert (document.status, bytes(document.source).decode(), document.text) == (
+        "ready",
+        "crème brûlée",
+        "crème brûlée",
+    )
+    assert Document.objects.filter(collection=collection).count() == 1
+    elsewhere.refresh_from_db()
+    assert elsewhere.status == "failed"  # another collection's document is its own
+
+
+def test_a_ready_document_of_the_same_name_is_not_replaced():
+    collection = collection_create()
+    document = document_create(collection=collection, filename="tea.txt", data=TEA.encode(), queue=False)
+    document_ingest(document_id=document.pk)
+    accepted = document_accept(collection=collection, filename="tea.txt", data=BIKE.encode(), queue=False)
+    assert not accepted.retried and accepted.document.pk != document.pk
+
+
+def test_a_failed_document_still_blocks_its_bytes_from_another_documents_replacement():
+    collection = collection_create()
+    broken = failed(collection, "latin.txt", "crème".encode("latin-1"))
+    other = document_create(collection=collection, filename="tea.txt", data=TEA.encode(), queue=False)
+    with pytest.raises(DuplicateDocumentError) as error:
+        document_replace_source(document=other, filename="latin.txt", data="crème".encode("latin-1"))
+    assert error.value.existing == broken
+    assert "its ingestion failed: The file is not UTF-8 text" in str(error.value)
+
+
+def test_retrying_queues_a_failed_document_and_refuses_any_other(django_capture_on_commit_callbacks):
+    collection = collection_create()
+    document = failed(collection, "latin.txt", "crème".encode("latin-1"))
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        document_retry(document_id=document.pk)
+    assert ingestions_queued(queued) == 1
+    document.refresh_from_db()
+    assert (document.status, document.failure_reason) == ("pending", "")
+    with pytest.raises(DocumentNotFailedError, match="“latin” has not failed \\(it is pending\\)"):
+        document_retry(document_id=document.pk)
+
+
+def test_deleting_takes_failed_documents_only_and_moves_the_generation(django_capture_on_commit_callbacks):
+    collection = collection_create()
+    ready = document_create(collection=collection, filename="tea.txt", data=TEA.encode(), queue=False)
+    document_ingest(document_id=ready.pk)
+    document = failed(collection, "latin.txt", "crème".encode("latin-1"))
+    generation = type(collection).objects.get(pk=collection.pk).generation
+    with pytest.raises(DocumentNotFailedError, match="“tea” has not failed"):
+        document_delete(document_id=ready.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        deleted = document_delete(document_id=document.pk)
+    assert deleted.title == "latin"
+    assert list(Document.objects.all()) == [ready]
+    assert type(collection).objects.get(pk=collection.pk).generation > generation  # the model's delete signal ran
+
+
 def test_a_file_over_the_size_limit_is_refused(settings):
     settings.UPLOAD_MAX_BYTES = 1024
     with pytest.raises(UploadError, match=r"big.txt is 2.0\sKB; the limit is 1.0\sKB"):
@@ -245,3 +380,14 @@ def test_status_is_processing_while_the_embedder_works(openai_embeddings):
     assert "processing" in seen
     assert seen[-1] == "ready"
     assert seen.index("processing") < seen.index("ready")
+
+
+def test_a_failed_document_that_still_answers_is_not_replaced_by_another_file_of_its_name():
+    collection = collection_create()
+    document = document_create(collection=collection, filename="tea.txt", data=TEA.encode(), queue=False)
+    document_ingest(document_id=document.pk)
+    Document.objects.filter(pk=document.pk).update(status="failed", failure_reason="A later re-ingestion failed.")
+    accepted = document_accept(collection=collection, filename="tea.txt", data=BIKE.encode(), queue=False)
+    assert not accepted.retried and accepted.document.pk != document.pk
+    document.refresh_from_db()
+    assert bytes(document.source).decode() == TEA and document.chunks.exists()  # its answers stay

@@ -5,12 +5,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from documents.models import Document
+from documents.models import Chunk, Collection, Document
 from tests.documents.factories import collection_create, ingestions_queued, make_pdf
 
 pytestmark = pytest.mark.django_db
 
 TEA = b"Green tea should be brewed at eighty degrees for two minutes."
+LATIN = "Crème brûlée wants a hot grill.".encode("latin-1")
 
 
 @pytest.fixture()
@@ -119,7 +120,7 @@ def test_posting_no_file_explains_what_is_missing(staff_client):
     response = staff_client.post(
         reverse("documents:upload"), {"collection": collection.pk}, headers={"HX-Request": "true"}
     )
-    assert response.status_code == 400
+    assert response.status_code == 422  # the status htmx swaps in, so the message shows
     assert "This field is required." in response.content.decode()
     assert not Document.objects.exists()
 
@@ -153,3 +154,158 @@ def test_html_in_a_file_name_is_shown_as_text(staff_client):
     response = upload(staff_client, collection_create(), SimpleUploadedFile("<b>x<b>.docx", b"x"))
     assert "<b>x<b>" not in response.content.decode()
     assert "&lt;b&gt;x&lt;b&gt;.docx" in response.content.decode()
+
+
+@pytest.fixture()
+def eager(django_capture_on_commit_callbacks):
+    """Requests run their on-commit callbacks, so queued ingestions run (Celery is eager here)."""
+
+    def post(client: Client, url: str, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post(url, **kwargs)
+
+    return post
+
+
+def upload_eagerly(eager, client: Client, collection, *files: SimpleUploadedFile):
+    data = {"collection": collection.pk, "uploads": list(files)}
+    return eager(client, reverse("documents:upload"), data=data, headers={"HX-Request": "true"})
+
+
+def failed_upload(eager, client: Client, collection, filename: str = "latin.txt", data: bytes = LATIN) -> Document:
+    upload_eagerly(eager, client, collection, SimpleUploadedFile(filename, data))
+    document = Document.objects.get(original_filename=filename)
+    assert document.status == "failed"
+    return document
+
+
+def test_the_same_failed_file_again_is_retried_not_called_already_uploaded(staff_client, eager):
+    collection = collection_create()
+    document = failed_upload(eager, staff_client, collection)
+    content = upload_eagerly(eager, staff_client, collection, SimpleUploadedFile("latin.txt", LATIN)).content.decode()
+    assert "Already uploaded" not in content
+    assert f'id="document-{document.pk}"' in content and "Uploaded again after it failed" in content
+    assert Document.objects.count() == 1
+
+
+def test_a_fixed_file_replaces_its_failed_twin(staff_client, eager):
+    collection = collection_create()
+    document = failed_upload(eager, staff_client, collection)
+    upload_eagerly(eager, staff_client, collection, SimpleUploadedFile("latin.txt", LATIN.decode("latin-1").encode()))
+    assert list(Document.objects.values_list("pk", "status")) == [(document.pk, "ready")]
+
+
+def test_a_duplicate_of_a_document_in_progress_says_so(staff_client):
+    collection = collection_create()
+    upload(staff_client, collection, SimpleUploadedFile("tea.txt", TEA))  # queued, not run: no on-commit here
+    content = upload(staff_client, collection, SimpleUploadedFile("copy.txt", TEA)).content.decode()
+    assert "Already uploaded" in content and "(Pending)" in content
+
+
+def test_a_failed_row_offers_retry_and_delete_and_a_ready_row_does_not(staff_client, eager):
+    collection = collection_create()
+    document = failed_upload(eager, staff_client, collection)
+    row = staff_client.get(reverse("documents:progress", args=[document.pk])).content.decode()
+    assert f'hx-post="{reverse("documents:retry", args=[document.pk])}"' in row
+    assert f'hx-post="{reverse("documents:delete", args=[document.pk])}"' in row
+    assert 'name="csrfmiddlewaretoken"' in row  # the buttons also work as a plain form
+    upload_eagerly(eager, staff_client, collection, SimpleUploadedFile("tea.txt", TEA))
+    ready = Document.objects.get(original_filename="tea.txt")
+    row = staff_client.get(reverse("documents:progress", args=[ready.pk])).content.decode()
+    assert "Retry" not in row and "Delete" not in row
+
+
+def test_retry_queues_a_failed_document_and_its_row_follows_it(staff_client, eager):
+    collection = collection_create()
+    document = failed_upload(eager, staff_client, collection)
+    # Fix what made it fail, so the retried ingestion succeeds.
+    Document.objects.filter(pk=document.pk).update(source=LATIN.decode("latin-1").encode())
+    response = eager(staff_client, reverse("documents:retry", args=[document.pk]), headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    row = response.content.decode()
+    assert "Queued again" in row and "<html" not in row
+    document.refresh_from_db()
+    assert document.status == "ready"
+    row = staff_client.get(reverse("documents:progress", args=[document.pk]) + "?retried=button").content.decode()
+    assert "Queued again" in row and "Ready" in row
+
+
+def test_delete_removes_a_failed_document_through_the_model(staff_client, eager):
+    collection = collection_create()
+    document = failed_upload(eager, staff_client, collection)
+    generation = Collection.objects.get(pk=collection.pk).generation
+    response = eager(staff_client, reverse("documents:delete", args=[document.pk]), headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert "Deleted “latin” (latin.txt)." in response.content.decode()
+    assert f'id="document-{document.pk}"' in response.content.decode()  # it takes the row's place
+    assert not Document.objects.exists() and not Chunk.objects.exists()
+    assert Collection.objects.get(pk=collection.pk).generation > generation  # signals ran: caches move on
+
+
+def test_retry_and_delete_refuse_a_document_that_has_not_failed(staff_client):
+    document = Document.objects.create(
+        collection=collection_create(), title="Tea", original_filename="tea.txt", content_type="text/plain",
+        source=TEA, size=len(TEA), content_hash="1" * 64, status="ready",
+    )  # fmt: skip
+    for name, verb in [("documents:retry", "retry"), ("documents:delete", "delete")]:
+        response = staff_client.post(reverse(name, args=[document.pk]), headers={"HX-Request": "true"})
+        assert response.status_code == 422
+        assert f"“Tea” has not failed (it is ready); there is nothing to {verb}." in response.content.decode()
+    document.refresh_from_db()
+    assert document.status == "ready"
+
+
+def test_retry_and_delete_are_staff_only_post_only_and_csrf_checked(admin_user, django_user_model):
+    document = Document.objects.create(
+        collection=collection_create(), title="Tea", original_filename="tea.txt", content_type="text/plain",
+        source=TEA, size=len(TEA), content_hash="1" * 64, status="failed", failure_reason="Broken.",
+    )  # fmt: skip
+    reader = django_user_model.objects.create_user(username="reader", password="pw-reader-123")
+    for name in ["documents:retry", "documents:delete"]:
+        url = reverse(name, args=[document.pk])
+        assert Client().post(url).status_code == 302  # to the admin's login
+        client = Client()
+        client.force_login(reader)
+        assert client.post(url).status_code == 302
+        client.force_login(admin_user)
+        assert client.get(url).status_code == 405
+        strict = Client(enforce_csrf_checks=True)
+        strict.force_login(admin_user)
+        assert strict.post(url).status_code == 403
+        assert client.post(reverse(name, args=[999999])).status_code == 404
+    document.refresh_from_db()
+    assert document.status == "failed"
+
+
+def test_without_htmx_retry_and_delete_come_back_to_the_upload_page_with_a_message(
+    staff_client, django_capture_on_commit_callbacks
+):
+    collection = collection_create()
+    document = Document.objects.create(
+        collection=collection, title="Tea", original_filename="tea.txt", content_type="text/plain",
+        source=LATIN, size=len(LATIN), content_hash="1" * 64, status="failed", failure_reason="Broken.",
+    )  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=False):
+        response = staff_client.post(reverse("documents:retry", args=[document.pk]), follow=True)
+    assert response.redirect_chain == [(reverse("documents:upload"), 302)]
+    assert "“Tea” is queued for ingestion again." in response.content.decode()
+    Document.objects.filter(pk=document.pk).update(status="failed")
+    response = staff_client.post(reverse("documents:delete", args=[document.pk]), follow=True)
+    assert "Deleted “Tea” (tea.txt)." in response.content.decode()
+    assert not Document.objects.exists()
+
+
+def test_retry_and_delete_need_the_admins_change_and_delete_permissions(django_user_model):
+    from django.contrib.auth.models import Permission
+
+    document = Document.objects.create(
+        collection=collection_create(), title="Tea", original_filename="tea.txt", content_type="text/plain",
+        source=TEA, size=len(TEA), content_hash="2" * 64, status="failed", failure_reason="Broken.",
+    )  # fmt: skip
+    clerk = django_user_model.objects.create_user(username="clerk", password="pw-clerk-123", is_staff=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="add_document"))  # may upload, no more
+    client = Client()
+    client.force_login(clerk)
+    assert client.post(reverse("documents:retry", args=[document.pk])).status_code == 403
+    assert client.post(reverse("documents:delete", args=[document.pk])).status_code == 403
+    assert Document.objects.get(pk=document.pk).status == "failed"

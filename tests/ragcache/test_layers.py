@@ -63,7 +63,7 @@ def test_keys_differ_when_what_decides_the_entry_differs(change, settings):
         get_embedder.cache_clear()
     elif change == "prompt version":
         generator = ExtractiveGenerator()
-        generator.prompt_version = "2"
+        generator.prompt_version += "-changed"
     else:
         scope = [collection.pk, other.pk]
     try:

@@ -19,15 +19,18 @@ pytestmark = pytest.mark.django_db
 QUESTION = "How hot should the water be for green tea?"
 
 
-def api(payload: dict, cache_control: str = ""):
+def api(payload: dict, cache_control: str = "", *, user=None):
     headers = {"Cache-Control": cache_control} if cache_control else {}
-    return Client().post("/api/ask", json.dumps(payload), content_type="application/json", headers=headers)
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client.post("/api/ask", json.dumps(payload), content_type="application/json", headers=headers)
 
 
-def test_cache_control_no_cache_skips_reads_but_refreshes_the_entries():
+def test_cache_control_no_cache_skips_reads_but_refreshes_the_entries(admin_user):  # staff only: tests/chat/test_access
     handbook()
     api({"question": QUESTION})
-    trace = api({"question": QUESTION}, "no-cache").json()["trace"]
+    trace = api({"question": QUESTION}, "no-cache", user=admin_user).json()["trace"]
     assert {layer: v["outcome"] for layer, v in trace["cache"].items()} == {
         "ret": "bypass",
         "emb": "bypass",
@@ -37,9 +40,9 @@ def test_cache_control_no_cache_skips_reads_but_refreshes_the_entries():
     assert api({"question": QUESTION}).json()["trace"]["from_cache"] is True
 
 
-def test_cache_control_no_store_neither_reads_nor_writes():
+def test_cache_control_no_store_neither_reads_nor_writes(admin_user):
     handbook()
-    api({"question": QUESTION}, "no-store")
+    api({"question": QUESTION}, "no-store", user=admin_user)
     assert [k for k in app_keys() if not k.startswith((b"rc:gen", b"rc:stats", b"rc:catalog"))] == []  # no entry
     assert api({"question": QUESTION}).json()["trace"]["from_cache"] is False
 

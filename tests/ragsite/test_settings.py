@@ -33,3 +33,27 @@ def test_production_settings_pass_the_deployment_checks():
     )
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_the_proxy_header_is_trusted_only_when_configured():
+    probe = ("from django.conf import settings; "
+             "print(getattr(settings, 'SECURE_PROXY_SSL_HEADER', None))")  # fmt: skip
+    key = "a-long-random-production-key-" + "x" * 40
+    shell = [sys.executable, "-c", "import django; django.setup(); " + probe]
+    base = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG"}}
+    base.update(DJANGO_SETTINGS_MODULE="ragsite.settings", DATABASE_URL="postgres://nobody@127.0.0.1:1/none",
+                REDIS_URL="redis://127.0.0.1:1/0", SECRET_KEY=key)  # fmt: skip
+    alone = subprocess.run(shell, cwd=BASE_DIR, env=base, capture_output=True, text=True)
+    behind = subprocess.run(shell, cwd=BASE_DIR, env={**base, "TRUST_X_FORWARDED_PROTO": "1"}, capture_output=True,
+                            text=True)  # fmt: skip
+    assert alone.stdout.strip() == "None", alone.stderr
+    assert behind.stdout.strip() == "('HTTP_X_FORWARDED_PROTO', 'https')", behind.stderr
+
+
+def test_a_local_site_keeps_the_secret_key_it_made(tmp_path):
+    from ragsite.embedded import local_secret_key
+
+    path = tmp_path / "data" / "secret-key"
+    first = local_secret_key(path)
+    assert len(first) >= 50 and first == local_secret_key(path)
+    assert oct(path.stat().st_mode & 0o777) == "0o600"

@@ -26,6 +26,6 @@ class Command(BaseCommand):
             login_file.write_text(f"{username}\n{password}\n")
             login_file.chmod(0o600)
             self.stdout.write(self.style.SUCCESS(f"Created the admin account {username!r}."))
-        if login_file.exists():
-            name, password = login_file.read_text().split()[:2]
-            self.stdout.write(f"Admin login: {name} / {password}  (kept in {login_file}; change it in the admin)")
+            self.stdout.write(f"Admin login: {username} / {password}  (kept in {login_file}; change it in the admin)")
+        elif login_file.exists():  # printed once, when made: logs of later starts do not carry it
+            self.stdout.write(f"Admin login: kept in {login_file}")

@@ -34,8 +34,18 @@ class Command(BaseCommand):
         added = skipped = failed = chunks = 0
         started = time.monotonic()
         for path in files:
+            if not path.is_file():
+                failed += 1
+                self.stderr.write(f"{path}: not a regular file")
+                continue
             try:
-                document = document_create(collection=target, filename=path.name, data=path.read_bytes(), queue=queue)
+                data = path.read_bytes()
+            except OSError as exc:
+                failed += 1
+                self.stderr.write(f"{path}: could not be read ({exc.strerror or exc})")
+                continue
+            try:
+                document = document_create(collection=target, filename=path.name, data=data, queue=queue)
             except DuplicateDocumentError:
                 skipped += 1
                 continue
@@ -67,7 +77,7 @@ class Command(BaseCommand):
         for path in paths:
             if path.is_dir():
                 found.extend(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in CONTENT_TYPES)
-            elif path.is_file():
+            elif path.exists():  # a file, or something that is not one: handle() says which
                 found.append(path)
             else:
                 raise CommandError(f"{path} does not exist.")
