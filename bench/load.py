@@ -73,10 +73,22 @@ class Client:
     def __init__(self, base: str) -> None:
         parsed = urlparse(base)
         self.host, self.port = parsed.hostname or "127.0.0.1", parsed.port or 80
+        self.cookies: dict[str, str] = {}
+        self._connect()
+
+    def _connect(self) -> None:
         self.sock = socket.create_connection((self.host, self.port), timeout=120)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buffer = b""
-        self.cookies: dict[str, str] = {}
+
+    def keep_alive(self) -> None:
+        """Make sure the connection is open before a timed request: the server closes one
+        left idle (gunicorn after 2 s), and a browser would have opened a new one by then."""
+        try:
+            self._exchange("GET", "/healthz", b"", {})
+        except (ConnectionError, OSError):
+            self.sock.close()
+            self._connect()
 
     def request(self, method: str, path: str, body: dict[str, Any] | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any] | None, float]:  # fmt: skip
