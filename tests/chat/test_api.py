@@ -93,8 +93,13 @@ def test_a_signed_in_session_must_pass_the_csrf_check(admin_user):
 TEA = "How hot should the water be for green tea?"
 
 
-def test_an_anonymous_fully_cached_ask_sends_no_sql_and_one_redis_command_besides_the_rate_limit(settings):
-    settings.ASK_RATE = "30/m"  # as by default (the suite turns it off elsewhere)
+@pytest.mark.parametrize(
+    ("rate", "per_ask"),
+    [("", ["EVALSHA"]), ("30/m", ["SET", "EVAL", "EVALSHA"])],
+    ids=["the speed layer alone", "with the default rate limit"],
+)
+def test_an_anonymous_fully_cached_ask_sends_no_sql_and_one_redis_command_of_the_cache(settings, rate, per_ask):
+    settings.ASK_RATE = rate
     handbook()
     assert post(Client(), {"question": TEA}).status_code == 200
     with CaptureQueriesContext(connection) as queries, round_trips() as commands:
@@ -102,9 +107,9 @@ def test_an_anonymous_fully_cached_ask_sends_no_sql_and_one_redis_command_beside
         response = post(Client(), {"question": TEA})
     assert response.status_code == 200 and response.json()["trace"]["from_cache"] is True
     assert [q["sql"] for q in queries] == []
-    # Per ask: the rate limit's count (django-ratelimit: SET NX, then INCR as a script), then
-    # one script for the scope, generations, entries and statistics.
-    assert commands == ["SET", "EVAL", "EVALSHA"] * 2
+    # One script for the scope, generations, entries and statistics; before it, the rate
+    # limit's own count (django-ratelimit: SET NX, then INCR as a script).
+    assert commands == per_ask * 2
 
 
 def test_a_signed_in_fully_cached_ask_reads_only_its_session_and_user(admin_user):
