@@ -146,7 +146,8 @@ STORAGES = {
 # Without collectstatic (DEBUG, tests), serve straight from the static folders.
 WHITENOISE_USE_FINDERS = WHITENOISE_AUTOREFRESH = DEBUG
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-LOGIN_URL = "admin:login"
+LOGIN_URL = "chat:sign_in"
+LOGIN_REDIRECT_URL = "chat:home"
 
 # Uploads. The whole file is read into memory for hashing and stored in PostgreSQL,
 # so the limit also bounds the memory one upload can take.

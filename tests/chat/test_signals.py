@@ -68,3 +68,22 @@ def test_signing_in_again_as_someone_else_moves_nothing(django_user_model):
     client.force_login(ada)
     client.force_login(bo)
     assert Conversation.objects.get().user == ada
+
+
+def test_a_reader_who_is_not_staff_signs_in_on_the_sites_own_page(django_user_model):
+    from tests.chat.factories import handbook
+
+    handbook()
+    django_user_model.objects.create_user(username="reader", password="pw-reader-123")
+    client = Client()
+    page = client.get("/").content.decode()
+    assert 'href="/sign-in/?next=/"' in page
+    form = client.get("/sign-in/?next=/").content.decode()
+    assert 'name="username"' in form and "csrfmiddlewaretoken" in form
+    response = client.post("/sign-in/?next=/", {"username": "reader", "password": "pw-reader-123"})
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert "Sign out" in client.get("/").content.decode()
+    wrong = Client().post("/sign-in/", {"username": "reader", "password": "nope"})
+    assert wrong.status_code == 200 and "Please enter a correct username and password" in wrong.content.decode()
+    away = Client().post("/sign-in/?next=https://evil.example/", {"username": "reader", "password": "pw-reader-123"})
+    assert away["Location"] == "/"  # never sent off the site

@@ -309,7 +309,7 @@ def test_the_header_offers_sign_in_to_visitors_and_sign_out_to_users(django_user
     handbook()
     client = Client()
     visitor = client.get("/").content.decode()
-    assert 'href="/admin/login/?next=/"' in visitor and "Sign out" not in visitor
+    assert 'href="/sign-in/?next=/"' in visitor and "Sign out" not in visitor
 
     client.force_login(django_user_model.objects.create_user(username="ada", password="pw-ada-12345"))
     header = client.get("/").content.decode().split("</header>")[0]
@@ -320,7 +320,7 @@ def test_the_header_offers_sign_in_to_visitors_and_sign_out_to_users(django_user
     assert client.get("/sign-out/").status_code == 405  # a link cannot sign anyone out
     response = client.post("/sign-out/")
     assert response.status_code == 302 and response["Location"] == "/"
-    assert 'href="/admin/login/?next=/"' in client.get("/").content.decode()
+    assert 'href="/sign-in/?next=/"' in client.get("/").content.decode()
 
 
 def test_every_out_of_band_swap_of_an_exchange_has_a_target_on_the_page():
