@@ -8,7 +8,7 @@ DEMO_DIR := /usr/share/doc/python3.11/html/tutorial
 CHROMIUM := /usr/bin/chromium
 WRK := /usr/bin/wrk
 
-.PHONY: run dev test lint format bench clean
+.PHONY: run dev test lint format bench eval clean
 
 run: $(VENV)/.installed $(DEMO_DIR)
 	$(PY) -m ragsite.launch
@@ -23,6 +23,10 @@ test: lint $(CHROMIUM) $(WRK)
 # Over HTTP against the server `make run` uses, on a site of its own (.data/bench).
 bench: $(VENV)/.installed $(DEMO_DIR) $(WRK)
 	$(PY) -m bench
+
+# Retrieval and answer quality over the question sets in eval/questions (eval/results/latest.md).
+eval: $(VENV)/.installed $(DEMO_DIR)
+	$(PY) -m eval
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

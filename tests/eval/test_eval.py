@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from eval.__main__ import report
+from eval.metrics import Outcome, first_hit, summarize
+
+QUESTIONS = Path(__file__).resolve().parents[2] / "eval" / "questions"
+
+
+def outcome(expected: tuple[str, ...], ranked: tuple[str, ...], cited: tuple[str, ...] = (), *, declined: bool = False,
+            ms: float = 10.0) -> Outcome:  # fmt: skip
+    return Outcome(expected=expected, ranked=ranked, cited=cited, declined=declined, ms=ms)
+
+
+def test_the_figures_count_ranks_citations_and_declines():
+    outcomes = [
+        outcome(("a.html",), ("a.html", "b.html"), ("a.html",), ms=10),  # first
+        outcome(("a.html", "c.html"), ("b.html", "c.html"), ("b.html",), ms=20),  # second, cites the wrong page
+        outcome(("a.html",), ("b.html", "c.html", "d.html", "e.html", "f.html", "a.html"), declined=True, ms=30),
+        outcome((), ("b.html",), declined=True, ms=40),  # unanswerable, declined: right
+        outcome((), ("b.html",), ms=50),  # unanswerable, answered: wrong
+    ]
+    assert [first_hit(o) for o in outcomes[:3]] == [1, 2, 6]
+    figures = summarize(outcomes)
+    assert figures["answerable"] == 3 and figures["unanswerable"] == 2
+    assert figures["hit@1"] == 0.333 and figures["hit@5"] == 0.667
+    assert figures["mrr"] == round((1 + 1 / 2 + 1 / 6) / 3, 3)
+    assert figures["cited-hit"] == 0.333
+    assert figures["declined (unanswerable)"] == 0.5 and figures["declined (answerable)"] == 0.333
+    assert figures["retrieval p50 ms"] == 30
+
+
+def test_the_question_sets_are_well_formed_and_the_held_out_one_apart():
+    sets = {path.stem: json.loads(path.read_text()) for path in QUESTIONS.glob("*.json")}
+    assert {"tutorial", "tutorial-heldout"} <= set(sets)
+    for question_set in sets.values():
+        questions = [q["question"] for q in question_set["questions"]]
+        assert len(questions) == len(set(questions))
+        assert all(
+            q["question"].strip() and all(p.endswith(".html") for p in q["pages"]) for q in question_set["questions"]
+        )
+    tuned = {q["question"].casefold() for q in sets["tutorial"]["questions"]}
+    held_out = {q["question"].casefold() for q in sets["tutorial-heldout"]["questions"]}
+    assert not tuned & held_out
+    assert sum(1 for q in sets["tutorial"]["questions"] if not q["pages"]) >= 15
+
+
+def test_the_report_has_a_table_per_set_and_lists_the_misses():
+    figures = summarize([outcome(("a.html",), ("b.html", "a.html"))])
+    results = {"started": "now", "sets": {"tutorial": {"note": "Tuned on.", "corpus": "Tutorial", "modes": {
+        mode: {"figures": figures, "misses": [{"question": "Q?", "expected": ["a.html"], "ranked": ["b.html"]}]}
+        for mode in ("hybrid", "dense")}}}}  # fmt: skip
+    text = report(results)
+    assert "| hit@5 | 1.0 | 1.0 |" in text and "- Q? — expected a.html; got b.html" in text
