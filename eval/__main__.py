@@ -48,7 +48,7 @@ def evaluate(questions: list[dict[str, Any]], collection_id: int, mode: str) -> 
 
     from chat.pipeline import answer, passages_search, question_embedding
     from documents.models import Document
-    from eval.metrics import Outcome, summarize
+    from eval.metrics import Outcome, first_hit, summarize
     from ragcache.layers import Policy
 
     pages = dict(Document.objects.filter(collection_id=collection_id).values_list("pk", "original_filename"))
@@ -70,7 +70,7 @@ def evaluate(questions: list[dict[str, Any]], collection_id: int, mode: str) -> 
             ms=ms,
         )
         outcomes.append(outcome)
-        if outcome.expected and outcome.expected[0] not in outcome.ranked[:1]:
+        if outcome.expected and first_hit(outcome) != 1:
             misses.append({"question": item["question"], "expected": item["pages"], "ranked": list(outcome.ranked)})
     return {"figures": summarize(outcomes), "misses": misses}
 
