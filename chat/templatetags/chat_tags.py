@@ -18,6 +18,17 @@ def answer_html(text: str, citations: Sequence[Mapping[str, Any]]) -> SafeString
 
 
 @register.filter
+def by_document(citations: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Citations grouped by the document they cite, in order of first citation: each
+    document is listed once, with the numbers of its passages."""
+    groups: dict[Any, dict[str, Any]] = {}
+    for citation in citations:
+        group = groups.setdefault(citation.get("document_id"), {"title": citation.get("title", ""), "citations": []})
+        group["citations"].append(citation)
+    return list(groups.values())
+
+
+@register.filter
 def shown_to(trace: Mapping[str, Any], user: Any) -> dict[str, Any]:
     """The part of an answer's trace its reader may see (chat.services.trace_shown)."""
     return trace_shown(dict(trace or {}), is_staff=bool(getattr(user, "is_staff", False)))

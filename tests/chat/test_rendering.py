@@ -143,3 +143,27 @@ def test_the_offline_answerer_quotes_code_like_text_as_it_is():
 
 def test_an_escaped_number_in_brackets_is_not_a_citation():
     assert answer_html(text=r"a\[1\] and [1]", citations=CITATIONS).count('class="cite"') == 1
+
+
+def test_the_citation_list_names_each_document_once_with_its_numbers_in_brackets():
+    from django.contrib.auth.models import AnonymousUser
+    from django.template.loader import render_to_string
+    from django.test import RequestFactory
+
+    from chat.models import Message
+
+    citations = [
+        {"number": 1, "title": "7. Input and Output", "document_id": 7, "url": "/sources/7/?passage=a#passage"},
+        {"number": 2, "title": "5. Data Structures", "document_id": 5, "url": "/sources/5/?passage=b#passage"},
+        {"number": 3, "title": "7. Input and Output", "document_id": 7, "url": "/sources/7/?passage=c#passage"},
+    ]
+    message = Message(role="assistant", status="complete", content="See [1], [2] and [3].", citations=citations,
+                      trace={})  # fmt: skip
+    request = RequestFactory().get("/")
+    request.user = AnonymousUser()
+    html = render_to_string("chat/_message.html", {"message": message}, request)
+    footer = html.split("<footer>")[1]
+    assert footer.count("7. Input and Output") == 1 and footer.count("5. Data Structures") == 1
+    assert '<a href="/sources/7/?passage=a#passage">[1]</a>' in footer
+    assert '<a href="/sources/7/?passage=c#passage">[3]</a>' in footer
+    assert "<ol" not in footer  # list numbers would run into chapter numbers ("1. 7. Input and Output")
