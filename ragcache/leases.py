@@ -62,11 +62,6 @@ def drop(lock_key: str, token: str) -> None:
             del _leases[lock_key]
 
 
-def held() -> list[str]:
-    with _guard:
-        return list(_leases)
-
-
 def _renew_forever() -> None:
     global _added
     while True:

@@ -25,9 +25,9 @@ from django.db import connection
 
 from documents.models import Document
 from documents.services import document_replace_source
-from ragsite.embedded import free_port
 from tests.chat.factories import handbook
 from tests.ragcache.helpers import ask, redis
+from tests.servers import site_server
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 QUESTION = "How hot should the water be for green tea?"
@@ -272,26 +272,15 @@ def test_two_web_processes_make_one_llm_call_for_twenty_identical_asks(
     openai_embeddings, openai_chat, test_database_url, redis_url, tmp_path
 ):
     handbook()
-    port = free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ragsite.settings", "DATABASE_URL": test_database_url,
-           "REDIS_URL": redis_url, "SECRET_KEY": "faults-test-" + "k" * 40, "DEBUG": "0",
-           "SECURE_SSL_REDIRECT": "0", "ALLOWED_HOSTS": "127.0.0.1", "EMBEDDING_PROVIDER": "openai",
-           "GENERATOR": "openai", "OPENAI_BASE_URL": openai_chat.base_url, "OPENAI_MAX_RETRIES": "0"}  # fmt: skip
     log = tmp_path / "gunicorn.log"
-    with log.open("wb") as out:
-        web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "ragsite.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-             "--threads", "12", "--worker-class", "gthread"],
-            cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: log.read_text().count("Booting worker") >= 2 and healthy(base_url), 60, "gunicorn", log)
+    with site_server("gunicorn", database_url=test_database_url, redis_url=redis_url, log=log, GENERATOR="openai",
+                     OPENAI_BASE_URL=openai_chat.base_url, OPENAI_MAX_RETRIES="0") as port:  # fmt: skip
+        wait_for(lambda: log.read_text().count("Booting worker") >= 2, 60, "both gunicorn workers", log)
         time.sleep(1)  # both workers past their imports
         openai_chat.reset()
         openai_chat.route_latency = {"/v1/chat/completions": 1.0}
         with ThreadPoolExecutor(20) as pool:
-            answers = list(pool.map(lambda _: post_ask(base_url, QUESTION), range(20)))
+            answers = list(pool.map(lambda _: post_ask(f"http://127.0.0.1:{port}", QUESTION), range(20)))
         assert all(status == 200 for status, _ in answers), answers[:3]
         assert len({body["answer"] for _, body in answers}) == 1
         assert openai_chat.calls["/v1/chat/completions"] == 1
@@ -299,18 +288,7 @@ def test_two_web_processes_make_one_llm_call_for_twenty_identical_asks(
         pids = {int(line.split("pid: ")[1].rstrip(")\n")) for line in log.read_text().splitlines()
                 if "Booting worker with pid" in line}  # fmt: skip
         assert len(pids) == 2
-    finally:
-        web.terminate()
-        web.wait(30)
-        connection.close()
-
-
-def healthy(base_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as response:  # noqa: S310 (loopback)
-            return bool(response.status == 200)
-    except OSError:
-        return False
+    connection.close()
 
 
 def test_the_embedded_redis_evicts_only_keys_with_a_ttl(redis_server):
