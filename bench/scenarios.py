@@ -15,6 +15,7 @@ from django.db import connection
 from bench.load import Client, Sampler, load, median
 from bench.site import Site
 from chat.pipeline import answer, passages_search, question_embedding
+from documents.chunking import FORMAT as CHUNK_FORMAT
 from documents.models import Chunk, Collection, Document
 from documents.services import document_create, document_ingest, document_replace_source
 from ragcache import client as cache_client
@@ -322,9 +323,11 @@ def _insert_synthetic(document: Document, first: int, count: int, rng: np.random
 
 
 def prepare_demo(directory: str, name: str) -> Collection:
+    """The collection of `directory`'s files, ingested if it is not, or re-ingested if its
+    chunks are of an older format."""
     call_command("migrate", "--noinput", verbosity=0)
-    collection = Collection.objects.filter(name=name).first()
-    if collection is None or not collection.documents.filter(status="ready").exists():
+    documents = Document.objects.filter(collection__name=name)
+    if not documents.filter(status="ready").exists() or documents.filter(chunk_format__lt=CHUNK_FORMAT).exists():
+        print(f"Ingesting {directory} into {name}…", flush=True)
         call_command("ingest", directory, "--collection", name, verbosity=0)
-        collection = Collection.objects.get(name=name)
-    return collection
+    return Collection.objects.get(name=name)

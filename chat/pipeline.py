@@ -18,14 +18,14 @@ from django.conf import settings
 from django.urls import reverse
 
 from chat.generators import Generator, Passage, Usage, get_generator
+from chat.generators.base import NO_PASSAGES
 from documents.embedding import get_embedder
 from documents.selectors import chunks_by_ids, chunks_full_text, chunks_nearest, one_snapshot
 from ragcache import keys
 from ragcache.layers import CacheRequest, Policy
 
-# Reciprocal-rank fusion: a chunk scores 1 / (RRF_K + rank) on each list it is on.
+# Reciprocal-rank fusion: a chunk scores weight / (RRF_K + rank) on each list it is on.
 RRF_K = 60
-NO_PASSAGES = "No passage in the selected collections matches the question."
 CITATION = re.compile(r"\[(\d+)\]")
 
 
@@ -72,12 +72,14 @@ def passages_search(
     with one_snapshot():
         nearest = chunks_nearest(embedding=embedding, collection_ids=collection_ids, limit=candidates)
         rankings = [[chunk.pk for chunk in nearest]]
+        weights = [1.0]
         if mode == "hybrid":
             matching = chunks_full_text(text=question, collection_ids=collection_ids, limit=candidates)
             rankings.append(list(matching.values_list("id", flat=True)))
-        scores = reciprocal_rank_fusion(rankings)
+            weights.append(settings.RETRIEVAL_FULL_TEXT_WEIGHT)
+        scores = reciprocal_rank_fusion(rankings, weights)
         best = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))[:k]
-        chunks = chunks_by_ids(ids=best)
+        chunks = chunks_by_ids(ids=best, embedding=embedding)
     return [
         Passage(
             chunk_id=chunk.pk,
@@ -86,16 +88,29 @@ def passages_search(
             text=chunk.text,
             content_hash=chunk.content_hash,
             score=round(scores[chunk.pk], 6),
+            section=chunk.section,
+            similarity=round(1.0 - chunk.distance, 4),  # type: ignore[attr-defined]
         )
         for chunk in chunks
     ]
 
 
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]]) -> dict[int, float]:
+def retrieval_settings() -> str:
+    """Everything besides the question and the scope that changes what retrieval returns:
+    part of its cache key."""
+    mode = settings.RETRIEVAL_MODE
+    weight = f"-w{settings.RETRIEVAL_FULL_TEXT_WEIGHT:g}" if mode == "hybrid" else ""
+    return f"{mode}-c{settings.RETRIEVAL_CANDIDATES}{weight}"
+
+
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[int]], weights: Sequence[float] | None = None
+) -> dict[int, float]:
+    """A chunk scores weight / (RRF_K + rank) on each ranking it is on (weights default to 1)."""
     scores: dict[int, float] = {}
-    for ranking in rankings:
+    for ranking, weight in zip(rankings, weights or [1.0] * len(rankings), strict=True):
         for rank, chunk_id in enumerate(ranking, start=1):
-            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + weight / (RRF_K + rank)
     return scores
 
 
@@ -145,8 +160,7 @@ def _answer_steps(
         cache_question = keys.cache_question(normalized)
     embed_model = get_embedder().model_name
     k, mode = settings.RETRIEVAL_TOP_K, settings.RETRIEVAL_MODE
-    # Everything that changes what retrieval returns belongs in its key.
-    retrieval_config = f"{mode}-c{settings.RETRIEVAL_CANDIDATES}"
+    retrieval_config = retrieval_settings()
     cacheable = generator.deterministic
     found = cache.lookup(
         collection_ids=collection_ids, embed_model=embed_model, mode=retrieval_config, k=k, question=cache_question,
@@ -268,7 +282,9 @@ def _context(passages: Sequence[Passage]) -> list[list[Any]]:
 def _retrieval_entry(passages: Sequence[Passage], *, question: str, ms: float) -> dict[str, Any]:
     return {
         "q": question,
-        "passages": [[p.chunk_id, p.document_id, p.title, p.content_hash, p.score] for p in passages],
+        "passages": [
+            [p.chunk_id, p.document_id, p.title, p.content_hash, p.score, p.section, p.similarity] for p in passages
+        ],
         "ctx": keys.context_digest(_context(passages)),
         "ms": ms,
     }
@@ -282,8 +298,17 @@ def _passages_from_entry(entry: dict[str, Any]) -> list[Passage] | None:
     if len(chunks) != len(rows):
         return None
     return [
-        Passage(chunk_id=cid, document_id=did, title=title, text=chunks[cid].text, content_hash=chash, score=score)
-        for cid, did, title, chash, score in rows
+        Passage(
+            chunk_id=cid,
+            document_id=did,
+            title=title,
+            text=chunks[cid].text,
+            content_hash=chash,
+            score=score,
+            section=section,
+            similarity=similarity,
+        )  # fmt: skip
+        for cid, did, title, chash, score, section, similarity in rows
     ]
 
 
@@ -315,6 +340,7 @@ def citations_for(text: str, passages: Sequence[Passage]) -> list[dict[str, Any]
         {
             "number": number,
             "title": passages[number - 1].title,
+            "section": passages[number - 1].label,
             "document_id": passages[number - 1].document_id,
             # The passage by content, not by row: chunk rows are replaced on every ingestion.
             "passage": passages[number - 1].content_hash,

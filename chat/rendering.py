@@ -1,8 +1,10 @@
 """An answer as HTML: its Markdown rendered, its [n] linked to the passages cited, and the
-result sanitised, for the text comes from a language model and is untrusted."""
+result sanitised, for the text comes from a language model and is untrusted. And a
+document's text as the blocks its source page shows."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -13,6 +15,8 @@ from markdown_it.renderer import RendererHTML
 from markdown_it.rules_core import StateCore
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
+
+from documents.textblocks import text_blocks
 
 CITATION = re.compile(r"\[(\d+)\]")
 # What could make a run of plain text inline Markdown; a block needs a line to itself.
@@ -83,3 +87,22 @@ _sanitiser = nh3.Cleaner(
     url_schemes={"http", "https"},  # and relative URLs, which have none
     link_rel="noopener noreferrer nofollow",
 )
+
+
+def source_blocks(text: str, marked: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+    """A document's text as blocks for its source page (headings, code, paragraphs), each
+    as parts that say whether they fall within the `marked` span (the cited passage)."""
+    blocks: list[dict[str, Any]] = []
+    for block in text_blocks(text):
+        start, end = block.start, block.start + len(block.text)
+        cuts = sorted({0, len(block.text)} | {p - start for p in (marked or ()) if start < p < end})
+        parts = [
+            {"text": block.text[a:b], "marked": marked is not None and marked[0] <= start + a < marked[1]}
+            for a, b in itertools.pairwise(cuts)
+        ]
+        # Sections nest under the page's own title, which is the page's h1.
+        blocks.append({"kind": block.kind, "level": min(block.level + 1, 6), "parts": parts})
+    first = next((part for block in blocks for part in block["parts"] if part["marked"]), None)
+    if first is not None:
+        first["anchor"] = True  # the page scrolls to it: id="passage"
+    return blocks

@@ -26,6 +26,7 @@ class Owner:
 # Signing in gives the session a new key but keeps its data: the key the anonymous
 # conversations are filed under is kept there for chat.signals to hand them over.
 ANONYMOUS_KEY = "chat_anonymous_session_key"
+FENCE_WORD = re.compile(r"`{3,}\w*")
 
 
 def owner_for(request: HttpRequest) -> Owner:
@@ -47,16 +48,15 @@ def assistant_message_for(*, owner: Owner, message_id: int) -> Message | None:
     )
 
 
-def document_passage(*, document: Document, content_hash: str) -> tuple[str, str, str] | None:
-    """The document's text split as (before, passage, after) around a chunk, or None if it is gone."""
+def document_passage(*, document: Document, content_hash: str) -> tuple[int, int] | None:
+    """Where a chunk is in the document's text, as (start, end), or None if it is gone."""
     if not re.fullmatch(r"[0-9a-f]{64}", content_hash):  # not a content hash: nothing to look up
         return None
     chunk = Chunk.objects.filter(document=document, content_hash=content_hash).only("text").first()
     if chunk is None:
         return None
-    # Chunks join sentences with single spaces; the text may have line breaks there.
-    pattern = r"\s+".join(re.escape(word) for word in chunk.text.split())
-    match = re.search(pattern, document.text)
-    if match is None:
-        return None
-    return document.text[: match.start()], match.group(0), document.text[match.end() :]
+    # Chunks join sentences with single spaces where the text may break lines, and fence
+    # each piece of a code block they cut.
+    words = [word for word in chunk.text.split() if not FENCE_WORD.fullmatch(word)]
+    match = re.search(r"(?:\s|`{3,}\w*)+".join(re.escape(word) for word in words), document.text)
+    return None if match is None else (match.start(), match.end())

@@ -18,6 +18,7 @@ from django_htmx.http import push_url
 
 from chat.generators import GenerationError
 from chat.ratelimits import ask_wait_seconds
+from chat.rendering import source_blocks
 from chat.selectors import assistant_message_for, document_passage, owner_for
 from chat.services import (
     AskError,
@@ -123,11 +124,11 @@ def source(request: HttpRequest, document_id: int) -> HttpResponse:
     if not document.text and not is_staff:
         raise Http404
     passage = request.GET.get("passage", "")
-    parts = document_passage(document=document, content_hash=passage) if passage and document.text else None
+    span = document_passage(document=document, content_hash=passage) if passage and document.text else None
     context = {
         "document": document,
-        "parts": parts,
-        "passage_gone": bool(passage and document.text) and parts is None,
+        "blocks": source_blocks(document.text, span),
+        "passage_gone": bool(passage and document.text) and span is None,
         "show_status": is_staff and document.status != Document.Status.READY,
     }
     return render(request, "chat/source.html", context)

@@ -78,6 +78,9 @@ class Document(models.Model):
     # Deliveries of the ingestion task since the document was last queued: a worker killed
     # mid-ingestion gets its task again (acks_late), INGEST_MAX_ATTEMPTS times at most.
     ingest_attempts = models.PositiveSmallIntegerField(db_default=0, editable=False)
+    chunk_format = models.PositiveSmallIntegerField(
+        db_default=0, editable=False, help_text="The chunker's format of the chunks (documents.chunking.FORMAT)."
+    )
     size = models.PositiveBigIntegerField(help_text="Size of the uploaded file in bytes.")
     content_hash = models.CharField(max_length=64, help_text="SHA-256 of the uploaded bytes.")
     text = models.TextField(blank=True, help_text="Text extracted at the last successful ingestion.")
@@ -112,8 +115,13 @@ class Chunk(models.Model):
     token_count = models.PositiveIntegerField(help_text="Length in the embedder's tokens, special tokens included.")
     embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
     embedding_model = models.CharField(max_length=200)
+    section = models.TextField(
+        blank=True, db_default="", help_text="The section the chunk is from: page title and heading path."
+    )
+    # The section's words weigh above the body's (A against B) in the full-text rank.
     search_vector = models.GeneratedField(
-        expression=SearchVector("text", config=SEARCH_CONFIG),
+        expression=SearchVector("section", config=SEARCH_CONFIG, weight="A")
+        + SearchVector("text", config=SEARCH_CONFIG, weight="B"),
         output_field=SearchVectorField(),
         db_persist=True,
     )

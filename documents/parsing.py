@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePath
 
+from documents.textblocks import blocks_text, fenced, normalize_blocks, prose, text_blocks
+
 CONTENT_TYPES = {
     ".txt": "text/plain",
     ".md": "text/markdown",
@@ -32,7 +34,12 @@ HTML_DROP_TAGS = [
     "svg",
 ]
 HTML_DROP_ROLES = ["navigation", "search", "banner", "contentinfo", "complementary"]
-PRE_NEWLINE = "\ue000"  # a private-use character standing for a line break inside <pre>
+# Private-use characters standing for a line break and a space inside <pre>, so that the
+# whitespace folding of the rest of the page leaves code as it is.
+PRE_NEWLINE = "\ue000"
+PRE_SPACE = "\ue001"
+MARKUP = "\ue002"  # leads the headings and fences the parser writes, until prose is told from them
+SECTION_HEADINGS = ["h1", "h2", "h3", "h4"]  # h5 and h6 read as a line of text
 HTML_BLOCK_TAGS = [
     "p", "div", "section", "article", "main", "li", "dt", "dd", "pre", "blockquote", "table", "tr",
     "h1", "h2", "h3", "h4", "h5", "h6", "br", "hr", "ul", "ol", "dl", "figure", "figcaption",
@@ -71,10 +78,9 @@ def parse_document(*, filename: str, content_type: str, data: bytes) -> ParsedDo
 
 
 def normalize_text(text: str) -> str:
-    """Paragraphs separated by one blank line, runs of spaces collapsed, no NUL bytes."""
-    text = text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
-    paragraphs = (re.sub(r"[ \t\f\v\u00a0]+", " ", p).strip() for p in re.split(r"\n\s*\n", text))
-    return "\n\n".join(p for p in paragraphs if p)
+    """The text format of documents.textblocks: blocks separated by one blank line, runs of
+    spaces collapsed outside code, no NUL bytes."""
+    return blocks_text(normalize_blocks(text_blocks(text.replace("\x00", ""))))
 
 
 def decode_text(data: bytes) -> str:
@@ -96,7 +102,7 @@ def decode_text(data: bytes) -> str:
 
 
 def _parse_text(data: bytes) -> tuple[str, str]:
-    return "", decode_text(data)
+    return "", prose(decode_text(data))
 
 
 def _parse_markdown(data: bytes) -> tuple[str, str]:
@@ -121,17 +127,22 @@ def _parse_html(data: bytes) -> tuple[str, str]:
     for tag in soup.select("a.headerlink"):  # Sphinx's pilcrow anchors
         tag.decompose()
     main = soup.find("main") or soup.select_one('[role="main"]') or soup.find("article") or soup.body or soup
-    for pre in main.find_all("pre"):  # code keeps its lines
-        pre.string = pre.get_text().strip("\n").replace("\n", PRE_NEWLINE)
+    for pre in main.find_all("pre"):  # code keeps its lines and indentation, fenced
+        code = pre.get_text().strip("\n").replace("\t", "    ")
+        pre.string = MARKUP + fenced(code).replace("\n", PRE_NEWLINE).replace(" ", PRE_SPACE)
+    for heading in main.find_all(SECTION_HEADINGS):
+        words = heading.get_text(" ", strip=True)
+        heading.string = f"{MARKUP}{'#' * int(heading.name[1])} {words}" if words else ""
     for tag in main.find_all(HTML_BLOCK_TAGS):
         tag.insert_before("\n\n")
         tag.insert_after("\n\n")
     # Elsewhere inside a paragraph, newlines are only layout.
     paragraphs = re.split(r"\n\s*\n", main.get_text())
-    text = "\n\n".join(" ".join(p.split()) for p in paragraphs).replace(PRE_NEWLINE, "\n")
+    text = prose("\n\n".join(" ".join(p.split()) for p in paragraphs))
+    text = text.replace(MARKUP, "").replace(PRE_NEWLINE, "\n").replace(PRE_SPACE, " ")
     if not title:
-        h1 = main.find("h1")
-        title = h1.get_text(" ", strip=True) if h1 else ""
+        h1 = re.search(r"^# (.+)$", text, flags=re.MULTILINE)
+        title = h1.group(1) if h1 else ""
     return title, text
 
 
@@ -146,10 +157,50 @@ def _parse_pdf(data: bytes) -> tuple[str, str]:
             raise ParseError("The PDF is encrypted; upload a copy without a password.")
         pages = [page.extract_text() or "" for page in reader.pages]
         title = str(reader.metadata.title or "") if reader.metadata else ""
+        headings = _pdf_outline(reader)
     except ParseError:
         raise
     except Exception as exc:  # pypdf raises many types on damaged input; all mean the same to the uploader
         raise ParseError(f"The PDF is damaged and cannot be read ({type(exc).__name__}: {exc}).") from None
     if not any(page.strip() for page in pages):
         raise ParseError("The PDF has no extractable text (it may be scanned images).")
+    pages = [_with_headings(prose(page), headings.get(number, [])) for number, page in enumerate(pages)]
     return title, "\n\n".join(pages)
+
+
+def _pdf_outline(reader: object) -> dict[int, list[tuple[int, str]]]:
+    """The outline's entries (bookmarks) by page number: (level, title), in outline order.
+    A damaged outline is no outline: the text still reads without headings."""
+    headings: dict[int, list[tuple[int, str]]] = {}
+
+    def walk(entries: list[object], level: int) -> None:
+        for entry in entries:
+            if isinstance(entry, list):
+                walk(entry, level + 1)
+                continue
+            page = reader.get_destination_page_number(entry)  # type: ignore[attr-defined]
+            title = " ".join(str(getattr(entry, "title", "") or "").split())
+            if title and page is not None and page >= 0:
+                headings.setdefault(page, []).append((min(level, 6), title))
+
+    try:
+        walk(reader.outline, 1)  # type: ignore[attr-defined]
+    except Exception:  # pypdf raises many types on a damaged outline
+        return {}
+    return headings
+
+
+def _with_headings(page: str, headings: list[tuple[int, str]]) -> str:
+    """The page's text with each outline heading in place of the line that prints it, or
+    at the top of the page when no line does."""
+    lines = page.split("\n")
+    on_top: list[str] = []
+    for level, title in headings:
+        marked = f"\n\n{'#' * level} {title}\n\n"
+        wanted = title.casefold()
+        found = next((i for i, line in enumerate(lines) if " ".join(line.split()).casefold() == wanted), None)
+        if found is None:
+            on_top.append(marked)
+        else:
+            lines[found] = marked
+    return "".join(on_top) + "\n".join(lines)

@@ -140,14 +140,17 @@ def search_terms_distinctive(text: str) -> list[str]:
     return [term for term, _ in present if term in chosen]
 
 
-def chunks_by_ids(*, ids: Sequence[int]) -> list[Chunk]:
-    """The chunks, with their documents and collections, in the order of `ids`."""
-    by_id = {
-        c.pk: c
-        for c in Chunk.objects.select_related("document__collection")
-        .defer("embedding", "document__source", "document__text")
+def chunks_by_ids(*, ids: Sequence[int], embedding: Sequence[float] | np.ndarray | None = None) -> list[Chunk]:
+    """The chunks, with their documents and collections, in the order of `ids`; with an
+    `embedding`, each with its cosine `distance` to it."""
+    chunks = (
+        Chunk.objects.select_related("document__collection")
+        .defer("embedding", "search_vector", "document__source", "document__text")
         .filter(pk__in=ids)
-    }
+    )
+    if embedding is not None:
+        chunks = chunks.annotate(distance=CosineDistance("embedding", embedding))
+    by_id = {c.pk: c for c in chunks}
     return [by_id[i] for i in ids if i in by_id]
 
 

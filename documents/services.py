@@ -17,7 +17,8 @@ from django.db.models import F
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
-from documents.chunking import chunk_text
+from documents.chunking import FORMAT as CHUNK_FORMAT
+from documents.chunking import chunk_document
 from documents.embedding import EmbeddingError, get_embedder
 from documents.models import Catalog, Chunk, Collection, Document
 from documents.parsing import SUPPORTED_EXTENSIONS, ParseError, content_type_for, parse_document
@@ -317,15 +318,18 @@ def _ingest(document: Document) -> IngestResult:
     )
     size = min(settings.CHUNK_SIZE_TOKENS, embedder.max_input_tokens - embedder.special_tokens)
     overlap = min(settings.CHUNK_OVERLAP_TOKENS, size // 2)
-    pieces = chunk_text(parsed.text, count_tokens=embedder.count_tokens, size=size, overlap=overlap)
-    hashes = [sha256(piece.text) for piece in pieces]
+    title = document.title if document.title and document.title != PurePath(document.original_filename).stem else ""
+    pieces = chunk_document(
+        parsed.text, title=title or parsed.title, count_tokens=embedder.count_tokens, size=size, overlap=overlap
+    )
+    hashes = [sha256(piece.embedded_text) for piece in pieces]
 
     previous = dict(
         document.chunks.filter(embedding_model=embedder.model_name, content_hash__in=hashes).values_list(
             "content_hash", "embedding"
         )
     )
-    new_texts = {h: piece.text for h, piece in zip(hashes, pieces, strict=True) if h not in previous}
+    new_texts = {h: piece.embedded_text for h, piece in zip(hashes, pieces, strict=True) if h not in previous}
     embeddings = dict(previous)
     batch_size = settings.EMBEDDING_BATCH_SIZE
     todo = list(new_texts.items())
@@ -345,6 +349,7 @@ def _ingest(document: Document) -> IngestResult:
                 document=locked,
                 ordinal=ordinal,
                 text=piece.text,
+                section=piece.section,
                 content_hash=content_hash,
                 token_count=piece.token_count + embedder.special_tokens,
                 embedding=embeddings[content_hash],
@@ -359,9 +364,12 @@ def _ingest(document: Document) -> IngestResult:
         locked.failure_reason = ""
         locked.progress = 100
         locked.ingested_at = timezone.now()
+        locked.chunk_format = CHUNK_FORMAT
         locked.save(
-            update_fields=["text", "title", "status", "failure_reason", "progress", "ingested_at", "updated_at"]
-        )
+            update_fields=[
+                "text", "title", "status", "failure_reason", "progress", "ingested_at", "chunk_format", "updated_at",
+            ]
+        )  # fmt: skip
     return IngestResult(chunks=len(pieces), embedded=len(new_texts), reused=len(pieces) - len(new_texts))
 
 

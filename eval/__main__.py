@@ -9,10 +9,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from eval.metrics import Outcome, declines_at, first_hit, summarize, threshold_calibrated
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 QUESTIONS = BASE_DIR / "eval" / "questions"
 RESULTS = BASE_DIR / "eval" / "results"
 MODES = ("hybrid", "dense")
+# The answerer may wrongly decline at most this share of the answerable questions.
+ANSWERABLE_DECLINED_LIMIT = 0.05
+SWEEP = [round(0.2 + 0.05 * step, 2) for step in range(9)]
 # What the answerer says when the passages do not answer the question (matched in its text).
 DECLINE_MARKERS = ("do not answer", "found nothing")
 
@@ -25,17 +30,35 @@ def main() -> int:
     import ragsite  # noqa: F401  (starts or attaches to the evaluation's embedded services)
 
     django.setup()
-    from bench.scenarios import prepare_demo
+    from django.conf import settings
 
-    sets = [json.loads(path.read_text()) | {"name": path.stem} for path in sorted(QUESTIONS.glob("*.json"))]
+    from bench.scenarios import prepare_demo
+    from documents.models import Chunk
+
+    chosen = set(sys.argv[1:])  # set names (file stems); all of them when none is given
+    paths = [path for path in sorted(QUESTIONS.glob("*.json")) if not chosen or path.stem in chosen]
+    if chosen - {path.stem for path in paths}:
+        sys.exit(f"No question set named {', '.join(sorted(chosen - {p.stem for p in paths}))} in {QUESTIONS}.")
+    sets = [json.loads(path.read_text()) | {"name": path.stem} for path in paths]
     results: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "sets": {}}
+    tuned: list[Outcome] = []
     for question_set in sets:
         collection = prepare_demo(question_set["source"], question_set["corpus"])
+        chunks = Chunk.objects.filter(document__collection=collection)
+        modes = {mode: evaluate(question_set["questions"], collection.pk, mode) for mode in MODES}
         results["sets"][question_set["name"]] = {
             "note": question_set["note"], "corpus": question_set["corpus"],
-            "modes": {mode: evaluate(question_set["questions"], collection.pk, mode) for mode in MODES},
+            "pages": collection.documents.count(), "chunks": chunks.count(),
+            "modes": {mode: {"figures": found["figures"], "misses": found["misses"]} for mode, found in modes.items()},
         }  # fmt: skip
+        if question_set["note"].startswith("Tuned"):
+            tuned.extend(modes[settings.RETRIEVAL_MODE]["outcomes"])
         print(f"{question_set['name']}: done", flush=True)
+    results["calibration"] = {
+        "configured": settings.ANSWER_MIN_SIMILARITY,
+        "calibrated": threshold_calibrated(tuned, answerable_declined=ANSWERABLE_DECLINED_LIMIT),
+        "sweep": [[threshold, *declines_at(tuned, threshold)] for threshold in SWEEP],
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=1) + "\n")
     (RESULTS / "latest.md").write_text(report(results))
@@ -48,7 +71,6 @@ def evaluate(questions: list[dict[str, Any]], collection_id: int, mode: str) -> 
 
     from chat.pipeline import answer, passages_search, question_embedding
     from documents.models import Document
-    from eval.metrics import Outcome, first_hit, summarize
     from ragcache.layers import Policy
 
     pages = dict(Document.objects.filter(collection_id=collection_id).values_list("pk", "original_filename"))
@@ -68,17 +90,19 @@ def evaluate(questions: list[dict[str, Any]], collection_id: int, mode: str) -> 
             cited=tuple(dict.fromkeys(pages.get(c["document_id"], "") for c in result.citations)),
             declined=any(marker in result.text.lower() for marker in DECLINE_MARKERS),
             ms=ms,
+            similarity=max((p.similarity or 0.0 for p in passages), default=0.0),
         )
         outcomes.append(outcome)
         if outcome.expected and first_hit(outcome) != 1:
             misses.append({"question": item["question"], "expected": item["pages"], "ranked": list(outcome.ranked)})
-    return {"figures": summarize(outcomes), "misses": misses}
+    return {"figures": summarize(outcomes), "misses": misses, "outcomes": outcomes}
 
 
 def report(results: dict[str, Any]) -> str:
     lines = [f"# How good are the answers? (`make eval`, {results['started']})", ""]
     for name, question_set in results["sets"].items():
-        lines += [f"## {name}: {question_set['corpus']} ({question_set['note']})", ""]
+        size = f"{question_set.get('pages', '?')} pages, {question_set.get('chunks', '?')} chunks"
+        lines += [f"## {name}: {question_set['corpus']}, {size} ({question_set['note']})", ""]
         modes = question_set["modes"]
         figures = list(next(iter(modes.values()))["figures"])
         lines += ["| | " + " | ".join(MODES) + " |", "|---|" + "---|" * len(MODES)]
@@ -87,6 +111,21 @@ def report(results: dict[str, Any]) -> str:
         lines += ["", "Answerable questions whose first page is not an expected one (hybrid):", ""]
         misses = modes["hybrid"]["misses"]
         lines += [miss_line(m) for m in misses] or ["- none"]
+        lines.append("")
+    calibration = results.get("calibration")
+    if calibration:
+        lines += [
+            "## When the offline answerer declines",
+            "",
+            "It declines when no passage's cosine similarity to the question reaches ANSWER_MIN_SIMILARITY "
+            f"(configured: {calibration['configured']}). Calibrated on the tuned sets, the highest threshold that "
+            f"declines at most {ANSWERABLE_DECLINED_LIMIT:.0%} of the answerable questions is "
+            f"{calibration['calibrated']}. Shares of the tuned sets' questions declined at each threshold:",
+            "",
+            "| threshold | unanswerable declined | answerable declined |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {t} | {unanswerable} | {answerable} |" for t, unanswerable, answerable in calibration["sweep"]]
         lines.append("")
     return "\n".join(lines)
 

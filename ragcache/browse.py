@@ -240,8 +240,8 @@ def _retrieval(key: str, raw: bytes) -> dict[str, Any]:
     entry = _entry(raw, values.RETRIEVAL)
     passages = [
         {"chunk_id": int(cid), "document_id": int(did), "title": str(title), "content_hash": str(chash),
-         "score": float(score)}
-        for cid, did, title, chash, score in entry["passages"]
+         "score": float(score), "section": str(section), "similarity": similarity}
+        for cid, did, title, chash, score, section, similarity in entry["passages"]
     ]  # fmt: skip
     rest = key[len(keys.prefix()) + len("ret:") :]
     scope, _, rest = rest.partition(":")

@@ -73,9 +73,9 @@ local function entry(key, pattern, layer)
 end
 if read_ret then
   redis.call('EXPIRE', KEYS[3], a['stats_ttl'])
-  ret = entry(prefix .. 'ret:' .. scope .. a['ret_suffix'], '^r1 %x+ %S+\\n', 'ret')
+  ret = entry(prefix .. 'ret:' .. scope .. a['ret_suffix'], '^r2 %x+ %S+\\n', 'ret')
   if ret ~= '' then
-    local ctx, ms = string.match(ret, '^r1 (%x+) (%S+)\\n')
+    local ctx, ms = string.match(ret, '^r2 (%x+) (%S+)\\n')
     count('ret:hit', 1)
     add('ret:saved_ms', ms)
     if read_ans then

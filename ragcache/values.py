@@ -1,7 +1,7 @@
 """How retrievals and answers are stored: a header line that the lookup script reads
 without parsing JSON, then the entry as JSON.
 
-    ret   "r1 {context digest} {ms}\n{json}"
+    ret   "r2 {context digest} {ms}\n{json}"
     ans   "a1 {ms} {tokens} {cost}\n{json}"
     sem   "s1 {json}\n{the question's embedding, float16}"  (a field of the scope's sem hash)
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-RETRIEVAL = "r1"
+RETRIEVAL = "r2"  # r2: passages carry their section and similarity
 ANSWER = "a1"
 SEMANTIC = "s1"
 

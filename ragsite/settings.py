@@ -209,7 +209,12 @@ PUBLISH_SWEEP_SECONDS = env.float("PUBLISH_SWEEP_SECONDS", default=2.0)
 # Retrieval: "hybrid" (pgvector + full-text, fused by reciprocal rank) or "dense".
 RETRIEVAL_MODE = env.str("RETRIEVAL_MODE", default="hybrid")
 RETRIEVAL_TOP_K = env.int("RETRIEVAL_TOP_K", default=5)
-RETRIEVAL_CANDIDATES = env.int("RETRIEVAL_CANDIDATES", default=20)  # per side, before fusion
+RETRIEVAL_CANDIDATES = env.int("RETRIEVAL_CANDIDATES", default=10)  # per side, before fusion
+# The full-text side's weight in the fusion, the dense side's being 1 (tuned by `make eval`).
+RETRIEVAL_FULL_TEXT_WEIGHT = env.float("RETRIEVAL_FULL_TEXT_WEIGHT", default=0.75)
+# The offline answerer declines when no passage is this similar to the question (cosine);
+# calibrated by `make eval` on the questions its sets hold that the corpus cannot answer.
+ANSWER_MIN_SIMILARITY = env.float("ANSWER_MIN_SIMILARITY", default=0.41)
 QUESTION_MAX_CHARS = env.int("QUESTION_MAX_CHARS", default=2000)
 # Questions one caller may ask (per user, or per address when not signed in); "" for no limit.
 ASK_RATE = env.str("ASK_RATE", default="30/m")

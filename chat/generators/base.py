@@ -3,6 +3,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+# The answer when retrieval found no passage at all; it reads as a decline.
+NO_PASSAGES = "I found nothing about that in the selected collections."
+
 
 @dataclass(frozen=True)
 class Passage:
@@ -13,7 +16,13 @@ class Passage:
     title: str
     text: str
     content_hash: str
-    score: float
+    score: float  # the fused rank score: orders passages, says nothing of relevance
+    section: str = ""  # page title and heading path ("7. Input and Output › 7.2 Reading and Writing Files")
+    similarity: float | None = None  # cosine similarity of the chunk to the question; None: not measured
+
+    @property
+    def label(self) -> str:
+        return self.section or self.title
 
 
 @dataclass(frozen=True)

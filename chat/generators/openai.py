@@ -10,15 +10,18 @@ from django.conf import settings
 from chat.generators.base import GenerationError, Generator, Passage, Usage
 from documents.embedding import get_embedder
 
-PROMPT_VERSION = "1"
+PROMPT_VERSION = "2"  # 2: passages named by their section; say plainly when they do not answer
 SYSTEM_PROMPT = (
-    "You answer questions using only the numbered passages you are given. Cite the passages you use "
-    "with their numbers in square brackets, like [1]. If the passages do not contain the answer, say so."
+    "You answer questions using only the numbered passages you are given, each headed by the section "
+    "it comes from. Cite the passages you use with their numbers in square brackets, like [1]. Keep code "
+    "as code, in fenced blocks. If the passages do not answer the question, do not answer from what you "
+    "know: say plainly that the documents do not answer it, and name the passages closest to it, with "
+    "their numbers, as pages the user may look at."
 )
 
 
 def build_messages(question: str, passages: Sequence[Passage]) -> list[dict[str, str]]:
-    context = "\n\n".join(f"[{n}] {p.title}\n{p.text}" for n, p in enumerate(passages, start=1))
+    context = "\n\n".join(f"[{n}] {p.label}\n{p.text}" for n, p in enumerate(passages, start=1))
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
         {"role": "user", "content": f"Passages:\n\n{context}\n\nQuestion: {question}"},

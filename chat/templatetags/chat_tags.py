@@ -18,12 +18,14 @@ def answer_html(text: str, citations: Sequence[Mapping[str, Any]]) -> SafeString
 
 
 @register.filter
-def by_document(citations: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Citations grouped by the document they cite, in order of first citation: each
-    document is listed once, with the numbers of its passages."""
+def by_section(citations: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Citations grouped by the section they cite ("7. Input and Output › 7.2 Reading and
+    Writing Files"), in order of first citation: each section is listed once, with the
+    numbers of its passages. Answers saved before sections were known group by document."""
     groups: dict[Any, dict[str, Any]] = {}
     for citation in citations:
-        group = groups.setdefault(citation.get("document_id"), {"title": citation.get("title", ""), "citations": []})
+        label = citation.get("section") or citation.get("title", "")
+        group = groups.setdefault((citation.get("document_id"), label), {"label": label, "citations": []})
         group["citations"].append(citation)
     return list(groups.values())
 

@@ -119,7 +119,7 @@ def test_a_retrieval_shows_its_passages_linked_to_their_chunks(admin_client):
     key = next(redis().scan_iter(match="rc:ret:*")).decode()
     entry = values.decode(redis().get(key), values.RETRIEVAL)
     page = detail_page(admin_client, key)
-    for chunk_id, _, title, _, _ in entry["passages"]:
+    for chunk_id, _, title, *_ in entry["passages"]:
         assert f'href="{reverse("admin:documents_chunk_change", args=[chunk_id])}">chunk {chunk_id}</a>' in page
         assert title in page
     assert entry["ctx"] in page and TEA in page
@@ -166,7 +166,7 @@ def test_a_document_index_lists_the_entries_that_cite_it(admin_client):
         ("rc:ans:g:1:q:c", lambda key: redis().hset(key, "a", "b"), "should hold a string, not a hash"),
         (
             "rc:ret:s:m:hybrid:5:q",
-            lambda key: redis().set(key, 'r1 ab 1.0\n{"passages": [[1]]}', ex=600),
+            lambda key: redis().set(key, 'r2 ab 1.0\n{"passages": [[1]]}', ex=600),
             "not what a ret entry",
         ),
         ("rc:emb:m:q", lambda key: redis().set(key, b"\x00\x01\x02", ex=600), "not a whole number of float32"),

@@ -27,6 +27,28 @@ def test_a_known_question_retrieves_and_cites_the_chunk_that_answers():
     assert result.citations[0]["url"].startswith(f"/sources/{result.citations[0]['document_id']}/?passage=")
 
 
+def test_a_citation_names_the_section_of_the_passage_it_cites():
+    collection = handbook()
+    document_ingested(collection, "brewing.md", (
+        "# Brewing\n\n## Green tea\n\nSteep sencha for one minute in water well below boiling.\n\n"
+        "## Coffee\n\nGrind coffee beans coarsely for a French press."
+    ))  # fmt: skip
+    result = answer(question="How long should sencha steep?", collection_ids=[collection.pk])
+    first = result.citations[0]
+    assert first["title"] == "Brewing" and first["section"] == "Brewing › Green tea"
+    assert "Steep sencha for one minute" in result.text
+
+
+def test_a_words_place_in_a_heading_ranks_its_chunk_above_a_passing_mention():
+    from documents.selectors import chunks_full_text
+
+    collection = handbook()
+    document_ingested(collection, "mention.txt", "Several tools help: gzip, tar, and the zipfile module, among others.")
+    document_ingested(collection, "archives.md", "# Archives\n\n## zipfile\n\nRead and write archives of this kind.")
+    found = list(chunks_full_text(text="zipfile", collection_ids=[collection.pk], limit=2))
+    assert [chunk.document.original_filename for chunk in found] == ["archives.md", "mention.txt"]
+
+
 def test_a_rare_keyword_is_found_by_the_full_text_side(settings):
     collection = handbook()
     question = "What does error E4127 mean?"

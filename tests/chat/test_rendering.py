@@ -145,25 +145,37 @@ def test_an_escaped_number_in_brackets_is_not_a_citation():
     assert answer_html(text=r"a\[1\] and [1]", citations=CITATIONS).count('class="cite"') == 1
 
 
-def test_the_citation_list_names_each_document_once_with_its_numbers_in_brackets():
+def test_the_citation_list_names_each_section_once_with_its_numbers_in_brackets():
     from django.contrib.auth.models import AnonymousUser
     from django.template.loader import render_to_string
     from django.test import RequestFactory
 
     from chat.models import Message
 
+    files = "7. Input and Output › 7.2. Reading and Writing Files"
     citations = [
-        {"number": 1, "title": "7. Input and Output", "document_id": 7, "url": "/sources/7/?passage=a#passage"},
-        {"number": 2, "title": "5. Data Structures", "document_id": 5, "url": "/sources/5/?passage=b#passage"},
-        {"number": 3, "title": "7. Input and Output", "document_id": 7, "url": "/sources/7/?passage=c#passage"},
-    ]
-    message = Message(role="assistant", status="complete", content="See [1], [2] and [3].", citations=citations,
+        {"number": 1, "title": "7. Input and Output", "section": files, "document_id": 7,
+         "url": "/sources/7/?passage=a#passage"},
+        {"number": 2, "title": "5. Data Structures", "section": "5. Data Structures › 5.1. More on Lists",
+         "document_id": 5, "url": "/sources/5/?passage=b#passage"},
+        {"number": 3, "title": "7. Input and Output", "section": files, "document_id": 7,
+         "url": "/sources/7/?passage=c#passage"},
+        {"number": 4, "title": "7. Input and Output", "section": "7. Input and Output › 7.1. Fancier Output",
+         "document_id": 7, "url": "/sources/7/?passage=d#passage"},
+        {"number": 5, "title": "Old answer", "document_id": 9, "url": "/sources/9/?passage=e#passage"},
+    ]  # fmt: skip
+    message = Message(role="assistant", status="complete", content="See [1] to [5].", citations=citations,
                       trace={})  # fmt: skip
     request = RequestFactory().get("/")
     request.user = AnonymousUser()
     html = render_to_string("chat/_message.html", {"message": message}, request)
     footer = html.split("<footer>")[1]
-    assert footer.count("7. Input and Output") == 1 and footer.count("5. Data Structures") == 1
-    assert '<a href="/sources/7/?passage=a#passage">[1]</a>' in footer
-    assert '<a href="/sources/7/?passage=c#passage">[3]</a>' in footer
+    items = footer.split("</ul>")[0].split("<li>")[1:]
+    assert len(items) == 4  # the section cited twice is listed once
+    assert items[0] == (
+        '<a href="/sources/7/?passage=a#passage">[1]</a> <a href="/sources/7/?passage=c#passage">[3]</a> '
+        "7. Input and Output › 7.2. Reading and Writing Files</li>"
+    )
+    assert "5. Data Structures › 5.1. More on Lists" in items[1] and "7.1. Fancier Output" in items[2]
+    assert items[3].strip().endswith("Old answer</li>")  # saved before sections: named by its document
     assert "<ol" not in footer  # list numbers would run into chapter numbers ("1. 7. Input and Output")

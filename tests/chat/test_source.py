@@ -52,6 +52,33 @@ def test_a_passage_that_is_there_is_marked(collection):
     assert '<mark id="passage">Green tea' in page(Client(), document, f"?passage={passage}").content.decode()
 
 
+GUIDE = (
+    "# Loops\n\n## Counting\n\nTo count to three, loop over a range:\n\n"
+    "```\nfor i in range(3):\n    print(i)\n```\n\nThe loop ends after the last number. "
+    + " ".join(f"Sentence {n} says more about loops." for n in range(60))
+    + "\n\n## Stopping\n\nA break statement leaves the loop early."
+)
+
+
+def test_a_page_shows_headings_as_headings_and_code_as_code_with_its_lines(collection):
+    document = document_ingested(collection, "loops.md", GUIDE)
+    content = page(Client(), document).content.decode()
+    assert "<h2>Loops</h2>" in content and "<h3>Counting</h3>" in content
+    assert "<pre><code>for i in range(3):\n    print(i)</code></pre>" in content
+    assert "```" not in content
+
+
+def test_a_passage_that_spans_prose_and_code_is_marked_in_each_block(collection):
+    document = document_ingested(collection, "loops.md", GUIDE)
+    chunk = document.chunks.order_by("ordinal").first()
+    assert chunk.section == "Loops › Counting" and "```" in chunk.text
+    content = page(Client(), document, f"?passage={chunk.content_hash}").content.decode()
+    assert '<p><mark id="passage">To count to three, loop over a range:</mark></p>' in content
+    assert "<pre><code><mark>for i in range(3):\n    print(i)</mark></code></pre>" in content
+    assert content.count('id="passage"') == 1
+    assert "<p>A break statement leaves the loop early.</p>" in content  # another section: not marked
+
+
 @pytest.mark.parametrize("status", ["failed", "pending", "processing"])
 def test_a_document_without_text_is_not_found_but_by_staff(collection, django_user_model, status):
     document = unfinished(collection, status, failure_reason="The PDF is damaged." if status == "failed" else "")

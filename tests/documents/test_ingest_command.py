@@ -25,6 +25,28 @@ def test_ingest_imports_a_folder_once_and_reports_the_rate(tmp_path, capsys):
     assert Document.objects.count() == 2 and Collection.objects.count() == 1
 
 
+def test_ingest_again_upgrades_documents_chunked_by_an_older_chunker(tmp_path, capsys):
+    from documents.chunking import FORMAT
+    from documents.models import Chunk
+
+    (tmp_path / "tea.md").write_text("# Tea\n\n## Green\n\nBrew green tea at eighty degrees.")
+    (tmp_path / "coffee.md").write_text("# Coffee\n\nGrind coffee coarsely.")
+    call_command("ingest", str(tmp_path), "--collection", "Drinks")
+    capsys.readouterr()
+    tea = Document.objects.get(original_filename="tea.md")
+    assert tea.chunk_format == FORMAT and tea.chunks.get().section == "Tea › Green"
+    # As a document ingested before sections were known looks: its heading in its text.
+    Document.objects.filter(pk=tea.pk).update(chunk_format=0)
+    Chunk.objects.filter(document=tea).update(section="", text="# Tea\n\n## Green\n\nBrew green tea at eighty degrees.")
+
+    call_command("ingest", str(tmp_path), "--collection", "Drinks")
+    out = capsys.readouterr().out
+    assert "Drinks: 0 added, 1 already present, 0 failed, 1 re-ingested to the current chunk format; 1 chunks" in out
+    tea.refresh_from_db()
+    assert tea.chunk_format == FORMAT and Document.objects.count() == 2
+    assert list(tea.chunks.values_list("section", "text")) == [("Tea › Green", "Brew green tea at eighty degrees.")]
+
+
 def test_ingest_reports_bad_files_and_goes_on(tmp_path, capsys):
     (tmp_path / "empty.txt").write_bytes(b"")
     (tmp_path / "latin.txt").write_bytes("crème".encode("latin-1"))

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import io
+
 import pytest
+from pypdf import PdfReader, PdfWriter
+from pypdf.generic import IndirectObject
 
 from documents.parsing import ParseError, content_type_for, parse_document
+from documents.textblocks import text_blocks
 from tests.documents.factories import make_pdf
 
 HTML_PAGE = b"""<!doctype html>
@@ -55,7 +60,7 @@ def test_markdown_title_comes_from_the_first_heading():
 def test_html_keeps_the_main_text_only():
     parsed = parse("guide.html", HTML_PAGE)
     assert parsed.title == "Brewing guide"
-    assert parsed.text == "Green tea\n\nBrew green tea at 80 degrees for two minutes.\n\nUse fresh water."
+    assert parsed.text == "# Green tea\n\nBrew green tea at 80 degrees for two minutes.\n\nUse fresh water."
     for noise in ["tracking", "inline", "Navigation", "banner", "Related", "Copyright", "color"]:
         assert noise not in parsed.text
 
@@ -68,7 +73,7 @@ def test_html_without_main_uses_the_body_and_drops_sphinx_chrome():
     )
     parsed = parse("errors.html", page)
     assert parsed.title == "Errors"
-    assert parsed.text == "Errors\n\nRaise them."
+    assert parsed.text == "# Errors\n\nRaise them."
 
 
 def test_html_with_a_declared_charset_is_decoded_by_it():
@@ -120,6 +125,138 @@ def test_unknown_extension_has_no_content_type():
     assert content_type_for("README.MD") == "text/markdown"
 
 
-def test_html_code_blocks_keep_their_lines():
+def test_html_code_blocks_keep_their_lines_and_indentation_fenced():
     page = b"<html><body><p>Loop:</p><pre>&gt;&gt;&gt; for i in range(2):\n...     print(i)\n0\n1\n</pre></body></html>"
-    assert parse("code.html", page).text == "Loop:\n\n>>> for i in range(2):\n... print(i)\n0\n1"
+    assert parse("code.html", page).text == "Loop:\n\n```\n>>> for i in range(2):\n...     print(i)\n0\n1\n```"
+
+
+SPHINX_PAGE = """<html><head><title>7. Input and Output &#8212; Python 3.11.2 documentation</title></head><body>
+<div class="sphinxsidebar" role="navigation"><h3>Table of Contents</h3></div>
+<div role="main"><section>
+<h1>7. Input and Output<a class="headerlink" href="#io" title="Permalink to this heading">\u00b6</a></h1>
+<p>There are several ways.</p>
+<h2>7.2. Reading and <code>Writing</code>
+    Files<a class="headerlink" href="#rw">\u00b6</a></h2>
+<p>Open a file:</p>
+<div class="highlight"><pre><span class="gp">&gt;&gt;&gt; </span><span class="k">with</span> open('f') as f:
+<span class="gp">... </span>    data = f.read()
+
+<span class="gp">&gt;&gt;&gt; </span>f.closed
+True
+</pre></div>
+<h3>7.2.1. Methods of File Objects<a class="headerlink" href="#m">\u00b6</a></h3><p>Call read.</p>
+<h4>Seeking</h4><p>Call seek.</p>
+<h5>Note</h5><p>Small print.</p>
+<h6>Aside</h6>
+</section></div></body></html>"""
+
+
+def test_html_headings_h1_to_h4_become_markdown_headings_and_h5_stays_text():
+    parsed = parse("inputoutput.html", SPHINX_PAGE.encode())
+    assert parsed.title == "7. Input and Output \u2014 Python 3.11.2 documentation"
+    assert parsed.text == (
+        "# 7. Input and Output\n\nThere are several ways.\n\n## 7.2. Reading and Writing Files\n\nOpen a file:\n\n"
+        "```\n>>> with open('f') as f:\n...     data = f.read()\n\n>>> f.closed\nTrue\n```\n\n"
+        "### 7.2.1. Methods of File Objects\n\nCall read.\n\n#### Seeking\n\nCall seek.\n\n"
+        "Note\n\nSmall print.\n\nAside"
+    )
+    assert "\u00b6" not in parsed.text
+    assert "Table of Contents" not in parsed.text
+
+
+def test_html_code_with_backticks_and_tabs_is_fenced_longer_with_tabs_as_spaces():
+    page = b"<html><body><p>Markdown:</p><pre>```\n\tindented\n```</pre></body></html>"
+    assert parse("md.html", page).text == "Markdown:\n\n````\n```\n    indented\n```\n````"
+
+
+def test_html_without_a_title_takes_the_first_h1():
+    page = b"<html><body><h2>Before</h2><h1>Real <em>title</em></h1><p>Text.</p></body></html>"
+    parsed = parse("untitled.html", page)
+    assert parsed.title == "Real title"
+    assert parsed.text == "## Before\n\n# Real title\n\nText."
+
+
+def test_markdown_keeps_its_headings_and_fences():
+    source = (
+        "# Guide\n\nIntro   text.\n\n## Install ##\n\n```bash\npip install x\n\n    indented\n```\n\n"
+        "~~~\n```\nnested\n```\n~~~\n\n##### Fine print\n"
+    )
+    parsed = parse("guide.md", source.encode())
+    assert parsed.title == "Guide"
+    assert parsed.text == (
+        "# Guide\n\nIntro text.\n\n## Install\n\n```bash\npip install x\n\n    indented\n```\n\n"
+        "````\n```\nnested\n```\n````\n\n##### Fine print"
+    )
+
+
+def pdf_with_outline(pages: list[list[str]], outline: list[tuple[str, int, int]]) -> bytes:
+    """make_pdf's pages with an outline: (title, page number, level) entries, a level-2 entry
+    nested under the level-1 entry before it."""
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf(pages))))
+    parents: dict[int, IndirectObject] = {}
+    for title, page_number, level in outline:
+        parents[level] = writer.add_outline_item(title=title, page_number=page_number, parent=parents.get(level - 1))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_pdf_outline_titles_become_headings_at_the_lines_that_print_them():
+    data = pdf_with_outline(
+        [
+            ["KETTLES", "Boil water in a kettle.", "Descaling", "Use vinegar monthly."],
+            ["Cups hold tea.", "Saucers", "Saucers catch drips."],
+        ],
+        [("Kettles", 0, 1), ("Descaling", 0, 2), ("Cups and saucers", 1, 1), ("Saucers", 1, 2)],
+    )
+    assert parse("manual.pdf", data).text == (
+        "# Kettles\n\nBoil water in a kettle.\n\n## Descaling\n\nUse vinegar monthly.\n\n"
+        "# Cups and saucers\n\nCups hold tea.\n\n## Saucers\n\nSaucers catch drips."
+    )
+
+
+def test_pdf_outline_titles_no_line_prints_go_at_the_top_of_their_page():
+    data = pdf_with_outline(
+        [["Preface text."], ["Chapter text starts here.", "And goes on."]],
+        [("Preface", 0, 1), ("Chapter One", 1, 1), ("Overview", 1, 2)],
+    )
+    assert parse("book.pdf", data).text == (
+        "# Preface\n\nPreface text.\n\n# Chapter One\n\n## Overview\n\nChapter text starts here.\nAnd goes on."
+    )
+
+
+def test_a_pdf_outline_entry_marks_only_one_line_of_its_page():
+    data = pdf_with_outline([["Notes", "First.", "Notes", "Second."]], [("Notes", 0, 1)])
+    assert parse("notes.pdf", data).text == "# Notes\n\nFirst.\nNotes\nSecond."
+
+
+def test_a_pdf_without_an_outline_has_no_headings():
+    assert parse("plain.pdf", make_pdf([["Kettles", "Boil water."]])).text == "Kettles\nBoil water."
+
+
+@pytest.mark.parametrize(
+    ("damage", "replacement"),
+    [
+        (b"/A 6 0 R", b"/A 12345"),  # an action that is no dictionary: pypdf raises reading the outline
+        (b"/D [ 3 0 R /Fit ]", b"/D [ 9 0 R /Fit ]"),  # a destination on a page that does not exist
+        (b"/Outlines 8 0 R", b"/Outlines 9 0 R"),  # an outline object that does not exist
+        (b"/First 7 0 R", b"/First 5 0 R"),  # an outline entry that is a content stream
+    ],
+)
+def test_a_pdf_with_a_damaged_outline_is_read_without_headings(damage, replacement):
+    data = pdf_with_outline([["Kettles", "Boil water in a kettle."]], [("Kettles", 0, 1)])
+    assert data.count(damage) == 1 and len(damage) == len(replacement)  # the xref offsets stay right
+    parsed = parse("damaged.pdf", data.replace(damage, replacement))
+    assert parsed.text == "Kettles\nBoil water in a kettle."
+
+
+@pytest.mark.parametrize(
+    ("filename", "data"),
+    [
+        ("fence.html", b"<html><body><p><code>```</code> opens a fence.</p><h2>Next</h2><p>More.</p></body></html>"),
+        ("underlined.txt", b"Chapter 1\n~~~~~~~~~\nSome text.\n\nChapter 2\n\nMore text."),
+    ],
+    ids=["html-inline-code", "txt-tilde-underline"],
+)
+def test_prose_that_starts_like_a_fence_stays_prose(filename, data):
+    assert "code" not in [block.kind for block in text_blocks(parse(filename, data).text)]

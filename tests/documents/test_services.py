@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 
@@ -62,10 +63,13 @@ def test_ingestion_moves_pending_to_ready_and_stores_embedded_chunks():
     assert document.progress == 100 and document.ingested_at is not None
     assert document.title == "Tea"
     chunk = document.chunks.get()
-    assert chunk.text.startswith("# Tea\n\nGreen tea")
+    # The heading is the chunk's section, embedded with it, not a sentence of its text.
+    assert chunk.section == "Tea" and chunk.text.startswith("Green tea")
     assert chunk.embedding_model == "all-MiniLM-L6-v2"
     assert len(chunk.embedding) == 384
-    assert chunk.token_count == len(get_embedder().model.tokenizer(chunk.text)["input_ids"])
+    embedded = f"Tea\n\n{chunk.text}"
+    assert chunk.token_count == len(get_embedder().model.tokenizer(embedded)["input_ids"])
+    assert chunk.content_hash == hashlib.sha256(embedded.encode()).hexdigest()
 
 
 def test_a_failed_parse_marks_the_document_failed_with_the_reason():

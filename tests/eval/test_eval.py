@@ -4,14 +4,14 @@ import json
 from pathlib import Path
 
 from eval.__main__ import report
-from eval.metrics import Outcome, first_hit, summarize
+from eval.metrics import Outcome, declines_at, first_hit, summarize, threshold_calibrated
 
 QUESTIONS = Path(__file__).resolve().parents[2] / "eval" / "questions"
 
 
 def outcome(expected: tuple[str, ...], ranked: tuple[str, ...], cited: tuple[str, ...] = (), *, declined: bool = False,
-            ms: float = 10.0) -> Outcome:  # fmt: skip
-    return Outcome(expected=expected, ranked=ranked, cited=cited, declined=declined, ms=ms)
+            ms: float = 10.0, similarity: float = 0.5) -> Outcome:  # fmt: skip
+    return Outcome(expected=expected, ranked=ranked, cited=cited, declined=declined, ms=ms, similarity=similarity)
 
 
 def test_the_figures_count_ranks_citations_and_declines():
@@ -32,18 +32,38 @@ def test_the_figures_count_ranks_citations_and_declines():
     assert figures["retrieval p50 ms"] == 30
 
 
+def test_a_decline_that_cites_the_right_page_is_no_cited_hit():
+    figures = summarize([outcome(("a.html",), ("a.html",), ("a.html",), declined=True)])
+    assert figures["cited-hit"] == 0.0 and figures["declined (answerable)"] == 1.0
+
+
+def test_the_calibrated_threshold_declines_the_most_unanswerable_within_the_limit():
+    answerable = [outcome(("a.html",), ("a.html",), similarity=s) for s in (0.30, 0.45, 0.5, 0.6, 0.7)]
+    unanswerable = [outcome((), ("a.html",), similarity=s) for s in (0.2, 0.35, 0.44, 0.52)]
+    outcomes = answerable + unanswerable
+    # 20% may be declined: the one answerable question at 0.30 falls below, the next (0.45) must not.
+    assert threshold_calibrated(outcomes, answerable_declined=0.2) == 0.45
+    assert declines_at(outcomes, 0.45) == (0.75, 0.2)
+    assert threshold_calibrated(outcomes, answerable_declined=0.0) == 0.3
+    assert declines_at(outcomes, 0.3) == (0.25, 0.0)
+
+
 def test_the_question_sets_are_well_formed_and_the_held_out_one_apart():
     sets = {path.stem: json.loads(path.read_text()) for path in QUESTIONS.glob("*.json")}
-    assert {"tutorial", "tutorial-heldout"} <= set(sets)
+    assert {"tutorial", "tutorial-heldout", "library", "library-heldout"} <= set(sets)
+    every = [q for question_set in sets.values() for q in question_set["questions"]]
+    assert len(every) >= 80 and sum(1 for q in every if not q["pages"]) >= 15
+    assert len({question_set["source"] for question_set in sets.values()}) >= 2
     for question_set in sets.values():
         questions = [q["question"] for q in question_set["questions"]]
         assert len(questions) == len(set(questions))
         assert all(
             q["question"].strip() and all(p.endswith(".html") for p in q["pages"]) for q in question_set["questions"]
         )
-    tuned = {q["question"].casefold() for q in sets["tutorial"]["questions"]}
-    held_out = {q["question"].casefold() for q in sets["tutorial-heldout"]["questions"]}
-    assert not tuned & held_out
+    for corpus in ("tutorial", "library"):
+        tuned = {q["question"].casefold() for q in sets[corpus]["questions"]}
+        held_out = {q["question"].casefold() for q in sets[f"{corpus}-heldout"]["questions"]}
+        assert not tuned & held_out and sets[f"{corpus}-heldout"]["note"].startswith("Held aside")
     assert sum(1 for q in sets["tutorial"]["questions"] if not q["pages"]) >= 15
 
 
@@ -52,5 +72,7 @@ def test_the_report_has_a_table_per_set_and_lists_the_misses():
     results = {"started": "now", "sets": {"tutorial": {"note": "Tuned on.", "corpus": "Tutorial", "modes": {
         mode: {"figures": figures, "misses": [{"question": "Q?", "expected": ["a.html"], "ranked": ["b.html"]}]}
         for mode in ("hybrid", "dense")}}}}  # fmt: skip
+    results["calibration"] = {"configured": 0.4, "calibrated": 0.41, "sweep": [[0.4, 0.9, 0.05]]}
     text = report(results)
     assert "| hit@5 | 1.0 | 1.0 |" in text and "- Q? — expected a.html; got b.html" in text
+    assert "(configured: 0.4)" in text and "is 0.41" in text and "| 0.4 | 0.9 | 0.05 |" in text

@@ -11,7 +11,7 @@ import pytest
 from django.db import OperationalError, connection
 
 from chat.generators import get_generator
-from chat.pipeline import Answer, question_normalize
+from chat.pipeline import Answer, question_normalize, retrieval_settings
 from documents.embedding import get_embedder
 from documents.services import collections_bump
 from ragcache import keys
@@ -171,7 +171,7 @@ def test_a_waiter_that_finds_the_retrieval_at_once_gives_up_its_embedding_lock(s
     redis().delete(ret_key, *redis().scan_iter(match="rc:emb:*"))
     generator, question = get_generator(), keys.cache_question(question_normalize(QUESTION))
     where = {"embed_model": get_embedder().model_name, "k": settings.RETRIEVAL_TOP_K, "question": question,
-             "mode": f"{settings.RETRIEVAL_MODE}-c{settings.RETRIEVAL_CANDIDATES}"}  # fmt: skip
+             "mode": retrieval_settings()}  # fmt: skip
     cache = CacheRequest()
     found = cache.lookup(collection_ids=[collection.pk], generator=generator.cache_id, answer_cacheable=True,
                          prompt_version=generator.prompt_version, **where)  # fmt: skip

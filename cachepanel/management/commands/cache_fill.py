@@ -92,7 +92,8 @@ def _write_questions(redis: Any, *, numbers: range, rng: random.Random, vectors:
         documents = rng.sample(range(FIRST_DOCUMENT, FIRST_DOCUMENT + DOCUMENTS), 5)
         passages = [
             [rng.randint(1, 100_000), doc, f"Synthetic page {doc}",
-             hashlib.sha256(f"{number}-{doc}".encode()).hexdigest(), round(1 / (60 + rank), 6)]
+             hashlib.sha256(f"{number}-{doc}".encode()).hexdigest(), round(1 / (60 + rank), 6),
+             f"Synthetic page {doc} › Section {rank}", round(rng.uniform(0.3, 0.8), 4)]
             for rank, doc in enumerate(documents, start=1)
         ]  # fmt: skip
         context = keys.context_digest([[p[3], p[1], p[2]] for p in passages])

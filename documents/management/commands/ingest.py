@@ -6,9 +6,16 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from documents.models import Collection
+from documents.chunking import FORMAT as CHUNK_FORMAT
+from documents.models import Collection, Document
 from documents.parsing import CONTENT_TYPES
-from documents.services import DuplicateDocumentError, UploadError, document_create, document_ingest
+from documents.services import (
+    DuplicateDocumentError,
+    UploadError,
+    document_create,
+    document_ingest,
+    document_reingest,
+)
 
 
 class Command(BaseCommand):
@@ -31,7 +38,7 @@ class Command(BaseCommand):
         target, created = Collection.objects.get_or_create(name=collection, defaults={"description": description})
         if created:
             self.stdout.write(f"Created collection {target}.")
-        added = skipped = failed = chunks = 0
+        added = upgraded = skipped = failed = chunks = 0
         started = time.monotonic()
         for path in files:
             if not path.is_file():
@@ -46,14 +53,23 @@ class Command(BaseCommand):
                 continue
             try:
                 document = document_create(collection=target, filename=path.name, data=data, queue=queue)
-            except DuplicateDocumentError:
-                skipped += 1
-                continue
+            except DuplicateDocumentError as exc:
+                if not _outdated(exc.existing):
+                    skipped += 1
+                    continue
+                # Chunked by an older chunker: ingested again, so that importing the same
+                # files upgrades a collection (the previous chunks answer until then).
+                document = exc.existing
+                upgraded += 1
+                if queue:
+                    document_reingest(document_id=document.pk)
+                    continue
             except UploadError as exc:
                 failed += 1
                 self.stderr.write(f"{path}: {exc}")
                 continue
-            added += 1
+            else:
+                added += 1
             if queue:
                 continue
             result = document_ingest(document_id=document.pk)
@@ -66,6 +82,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"{path.name}: {result.chunks} chunks")
         elapsed = time.monotonic() - started
         summary = f"{target}: {added} added, {skipped} already present, {failed} failed"
+        if upgraded:
+            summary += f", {upgraded} re-ingested to the current chunk format"
         if queue:
             summary += "; ingestion queued for the workers"
         elif chunks:
@@ -82,3 +100,7 @@ class Command(BaseCommand):
             else:
                 raise CommandError(f"{path} does not exist.")
         return found
+
+
+def _outdated(document: Document) -> bool:
+    return document.status == Document.Status.READY and document.chunk_format < CHUNK_FORMAT
