@@ -20,7 +20,7 @@ from django.urls import reverse
 from chat.generators import Generator, Passage, Usage, get_generator
 from chat.generators.base import NO_PASSAGES
 from documents.embedding import get_embedder
-from documents.selectors import chunks_by_ids, chunks_full_text, chunks_nearest, one_snapshot
+from documents.selectors import chunk_distances, chunks_by_ids, chunks_full_text, chunks_nearest, one_snapshot
 from ragcache import keys
 from ragcache.layers import CacheRequest, Policy
 
@@ -70,16 +70,18 @@ def passages_search(
 ) -> list[Passage]:
     candidates = settings.RETRIEVAL_CANDIDATES
     with one_snapshot():
-        nearest = chunks_nearest(embedding=embedding, collection_ids=collection_ids, limit=candidates)
-        rankings = [[chunk.pk for chunk in nearest]]
+        found = [chunks_nearest(embedding=embedding, collection_ids=collection_ids, limit=candidates)]
         weights = [1.0]
         if mode == "hybrid":
-            matching = chunks_full_text(text=question, collection_ids=collection_ids, limit=candidates)
-            rankings.append(list(matching.values_list("id", flat=True)))
+            found.append(list(chunks_full_text(text=question, collection_ids=collection_ids, limit=candidates)))
             weights.append(settings.RETRIEVAL_FULL_TEXT_WEIGHT)
-        scores = reciprocal_rank_fusion(rankings, weights)
+        by_id = {chunk.pk: chunk for chunks in reversed(found) for chunk in chunks}  # the dense side's: measured
+        scores = reciprocal_rank_fusion([[chunk.pk for chunk in chunks] for chunks in found], weights)
         best = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))[:k]
-        chunks = chunks_by_ids(ids=best, embedding=embedding)
+        chunks = [by_id[chunk_id] for chunk_id in best]
+        # Found by their words alone, these have no distance yet: the answerer needs it.
+        unmeasured = [chunk.pk for chunk in chunks if getattr(chunk, "distance", None) is None]
+        distances = chunk_distances(ids=unmeasured, embedding=embedding)
     return [
         Passage(
             chunk_id=chunk.pk,
@@ -89,7 +91,7 @@ def passages_search(
             content_hash=chunk.content_hash,
             score=round(scores[chunk.pk], 6),
             section=chunk.section,
-            similarity=round(1.0 - chunk.distance, 4),  # type: ignore[attr-defined]
+            similarity=round(1.0 - distances.get(chunk.pk, getattr(chunk, "distance", 1.0)), 4),
         )
         for chunk in chunks
     ]

@@ -98,7 +98,11 @@ def chunks_full_text(*, text: str, collection_ids: Sequence[int] | None = None, 
     if not terms:
         return Chunk.objects.none()
     query = SearchQuery(" | ".join(terms), search_type="raw", config=SEARCH_CONFIG)
-    chunks = Chunk.objects.select_related("document").filter(search_vector=query)
+    chunks = (
+        Chunk.objects.select_related("document")
+        .defer("embedding", "search_vector", "document__source", "document__text")
+        .filter(search_vector=query)
+    )
     if collection_ids is not None:
         chunks = chunks.filter(document__collection_id__in=collection_ids)
     rank = SearchRank(F("search_vector"), query, cover_density=True)
@@ -140,17 +144,23 @@ def search_terms_distinctive(text: str) -> list[str]:
     return [term for term, _ in present if term in chosen]
 
 
-def chunks_by_ids(*, ids: Sequence[int], embedding: Sequence[float] | np.ndarray | None = None) -> list[Chunk]:
-    """The chunks, with their documents and collections, in the order of `ids`; with an
-    `embedding`, each with its cosine `distance` to it."""
-    chunks = (
-        Chunk.objects.select_related("document__collection")
+def chunk_distances(*, ids: Sequence[int], embedding: Sequence[float] | np.ndarray) -> dict[int, float]:
+    """The cosine distance of each chunk of `ids` to `embedding`. Apart from the full-text
+    search, whose ranking reads hundreds of rows, so that only the few it contributes pay."""
+    if not ids:
+        return {}
+    distances = Chunk.objects.filter(pk__in=ids).annotate(distance=CosineDistance("embedding", embedding))
+    return dict(distances.values_list("pk", "distance"))
+
+
+def chunks_by_ids(*, ids: Sequence[int]) -> list[Chunk]:
+    """The chunks, with their documents and collections, in the order of `ids`."""
+    by_id = {
+        c.pk: c
+        for c in Chunk.objects.select_related("document__collection")
         .defer("embedding", "search_vector", "document__source", "document__text")
         .filter(pk__in=ids)
-    )
-    if embedding is not None:
-        chunks = chunks.annotate(distance=CosineDistance("embedding", embedding))
-    by_id = {c.pk: c for c in chunks}
+    }
     return [by_id[i] for i in ids if i in by_id]
 
 

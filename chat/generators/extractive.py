@@ -107,10 +107,20 @@ class ExtractiveGenerator(Generator):
             return (-(weight * (1 + 0.5 / quote.number)), quote.number, quote.index)
 
         ranked = sorted(candidates, key=score)
-        # The best-ranked passage with anything to quote is quoted first: it is retrieval's best guess.
+        # The best-ranked passage with anything to quote is quoted first: it is retrieval's
+        # best guess. Then the best sentences of other documents, if any, before more of the
+        # same one: an answer that draws on several pages points to more places to read.
         first = min((quote.number for quote in ranked), default=0)
-        lead = next((quote for quote in ranked if quote.number == first), None)
-        best = ([lead] if lead else []) + [quote for quote in ranked if quote is not lead][: MAX_SENTENCES - 1]
+        lead = [quote for quote in ranked if quote.number == first][:1]
+        document_of = {number: passage.document_id for number, passage in enumerate(passages, start=1)}
+        quoted = {document_of[quote.number] for quote in lead}
+        others: list[Quote] = []
+        for quote in ranked:
+            if document_of[quote.number] not in quoted:
+                others.append(quote)
+                quoted.add(document_of[quote.number])
+        rest = [quote for quote in ranked if quote not in lead and quote not in others]
+        best = (lead + others + rest)[:MAX_SENTENCES]
         return sorted(best, key=lambda quote: (quote.number, quote.index))
 
 

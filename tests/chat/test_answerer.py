@@ -53,6 +53,21 @@ def test_a_heading_is_never_quoted_as_an_answer():
     assert "“The initial expression in a list comprehension can be any arbitrary expression.” [1]" in text
 
 
+def test_the_best_ranked_passage_is_quoted_first_and_another_page_before_more_of_the_same():
+    sorting = (
+        "Sorting tuples compares their first items first. Sorting tuples then compares the second items. "
+        "Sorting tuples of equal items keeps their order."
+    )
+    passages = [
+        passage("Tuples are immutable sequences of any objects.", number=1),
+        passage(sorting, number=2),
+        passage("Sorting tuples of strings compares the strings alphabetically.", number=3),
+    ]
+    text = answered("How does sorting tuples work?", passages)
+    assert "“Tuples are immutable sequences of any objects.” [1]" in text
+    assert text.count("[2]") == 1 and text.count("[3]") == 1
+
+
 def test_below_the_calibrated_relevance_it_declines_and_names_the_closest_sections(settings):
     settings.ANSWER_MIN_SIMILARITY = 0.4
     passages = [

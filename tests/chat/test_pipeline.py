@@ -49,6 +49,24 @@ def test_a_words_place_in_a_heading_ranks_its_chunk_above_a_passing_mention():
     assert [chunk.document.original_filename for chunk in found] == ["archives.md", "mention.txt"]
 
 
+def test_every_passage_carries_its_cosine_similarity_to_the_question_whichever_side_found_it(settings):
+    import numpy as np
+
+    from documents.models import Chunk
+
+    collection = handbook()
+    settings.RETRIEVAL_CANDIDATES = 2
+    question = "What does error E4127 mean?"  # the release notes are found by the full-text side alone
+    embedding = question_embedding(question)
+    dense = passages_search(question=question, embedding=embedding, collection_ids=[collection.pk], k=5, mode="dense")
+    found = passages_search(question=question, embedding=embedding, collection_ids=[collection.pk], k=5, mode="hybrid")
+    assert "release-notes" in [p.title for p in found] and "release-notes" not in [p.title for p in dense]
+    for passage in found:
+        vector = np.asarray(Chunk.objects.get(pk=passage.chunk_id).embedding)
+        cosine = float(vector @ embedding / (np.linalg.norm(vector) * np.linalg.norm(embedding)))
+        assert passage.similarity == pytest.approx(cosine, abs=1e-3)
+
+
 def test_a_rare_keyword_is_found_by_the_full_text_side(settings):
     collection = handbook()
     question = "What does error E4127 mean?"

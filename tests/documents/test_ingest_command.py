@@ -47,6 +47,18 @@ def test_ingest_again_upgrades_documents_chunked_by_an_older_chunker(tmp_path, c
     assert list(tea.chunks.values_list("section", "text")) == [("Tea › Green", "Brew green tea at eighty degrees.")]
 
 
+def test_ingest_with_queue_hands_an_outdated_document_to_the_workers(
+    tmp_path, capsys, django_capture_on_commit_callbacks
+):
+    (tmp_path / "tea.md").write_text("# Tea\n\nBrew green tea at eighty degrees.")
+    call_command("ingest", str(tmp_path), "--collection", "Drinks")
+    Document.objects.update(chunk_format=0)
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        call_command("ingest", str(tmp_path), "--collection", "Drinks", "--queue")
+    assert ingestions_queued(queued) == 1 and Document.objects.get().status == "pending"
+    assert "1 re-ingested to the current chunk format; ingestion queued" in capsys.readouterr().out
+
+
 def test_ingest_reports_bad_files_and_goes_on(tmp_path, capsys):
     (tmp_path / "empty.txt").write_bytes(b"")
     (tmp_path / "latin.txt").write_bytes("crème".encode("latin-1"))
