@@ -327,7 +327,8 @@ def prepare_demo(directory: str, name: str) -> Collection:
     chunks are of an older format."""
     call_command("migrate", "--noinput", verbosity=0)
     documents = Document.objects.filter(collection__name=name)
-    if not documents.filter(status="ready").exists() or documents.filter(chunk_format__lt=CHUNK_FORMAT).exists():
+    ready = documents.filter(status="ready")
+    if not ready.exists() or ready.filter(chunk_format__lt=CHUNK_FORMAT).exists():
         print(f"Ingesting {directory} into {name}…", flush=True)
         call_command("ingest", directory, "--collection", name, verbosity=0)
     return Collection.objects.get(name=name)

@@ -21,6 +21,7 @@ from chat.generators import Generator, Passage, Usage, get_generator
 from chat.generators.base import NO_PASSAGES
 from documents.embedding import get_embedder
 from documents.selectors import chunk_distances, chunks_by_ids, chunks_full_text, chunks_nearest, one_snapshot
+from documents.textblocks import text_blocks
 from ragcache import keys
 from ragcache.layers import CacheRequest, Policy
 
@@ -336,7 +337,9 @@ def answer(
 
 def citations_for(text: str, passages: Sequence[Passage]) -> list[dict[str, Any]]:
     """The passages the answer cites, in citation-number order (all of them if it cites none)."""
-    cited = sorted({int(n) for n in CITATION.findall(text) if 1 <= int(n) <= len(passages)})
+    # An index in quoted code ("sys.argv[3]") is not a citation.
+    prose = " ".join(block.text for block in text_blocks(text) if block.kind != "code")
+    cited = sorted({int(n) for n in CITATION.findall(prose) if 1 <= int(n) <= len(passages)})
     numbers = cited or list(range(1, len(passages) + 1))
     return [
         {

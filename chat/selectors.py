@@ -26,7 +26,11 @@ class Owner:
 # Signing in gives the session a new key but keeps its data: the key the anonymous
 # conversations are filed under is kept there for chat.signals to hand them over.
 ANONYMOUS_KEY = "chat_anonymous_session_key"
-FENCE_WORD = re.compile(r"`{3,}\w*")
+FENCE_WORD = re.compile(r"`{3,}[^`\s]*")
+# Between two words of a chunk, the document's text may hold line breaks, fences (a cut code
+# block's pieces are fenced apart) and the marks of an h5 or h6 heading. Possessive: the
+# search stays linear however long a run of backticks.
+PASSAGE_GAP = r"(?:\s|`{3,}+[^`\s]*+|#{1,6}+(?=\s))++"
 
 
 def owner_for(request: HttpRequest) -> Owner:
@@ -58,5 +62,5 @@ def document_passage(*, document: Document, content_hash: str) -> tuple[int, int
     # Chunks join sentences with single spaces where the text may break lines, and fence
     # each piece of a code block they cut.
     words = [word for word in chunk.text.split() if not FENCE_WORD.fullmatch(word)]
-    match = re.search(r"(?:\s|`{3,}\w*)+".join(re.escape(word) for word in words), document.text)
+    match = re.search(PASSAGE_GAP.join(re.escape(word) for word in words), document.text)
     return None if match is None else (match.start(), match.end())

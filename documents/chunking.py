@@ -15,18 +15,19 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from documents.textblocks import blocks_text, fenced, section_label, text_blocks, text_sections
+from documents.textblocks import blocks_text, fenced, prose, section_label, text_blocks, text_sections
 
 CountTokens = Callable[[Sequence[str]], list[int]]
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
 FENCE_INFO = re.compile(r"^`+(.*)$")
+MAX_PIECE_INFO_CHARS = 20  # a longer info string is not a language: pieces of a cut block go without it
 # Close a chunk at a paragraph break once it is this full, rather than split the next paragraph.
 PARAGRAPH_BREAK_FILL = 0.6
 # A label (page title and heading path) takes at most this share of a chunk's tokens: a
 # longer one is cut short, for the chunk's own text must have most of the room.
 MAX_LABEL_SHARE = 0.25
-FORMAT = 2  # Document.chunk_format: 2 = section-aware chunks; older documents are re-ingested
+FORMAT = 3  # Document.chunk_format: 2 = section-aware chunks, 3 = an API entry a section; older ones are re-ingested
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,8 @@ def _units(text: str, *, count_tokens: CountTokens, size: int) -> list[_Unit]:
         if block.kind == "code":
             pieces.append((number, fenced(block.text, info=block.info), True))
         else:
-            pieces.extend((number, s.strip(), False) for s in SENTENCE_END.split(block.text) if s.strip())
+            # A sentence that starts a line like a heading or a fence keeps reading as text.
+            pieces.extend((number, prose(s.strip()), False) for s in SENTENCE_END.split(block.text) if s.strip())
     counts = count_tokens([piece for _, piece, _ in pieces]) if pieces else []
     units: list[_Unit] = []
     for (paragraph, piece, is_code), tokens in zip(pieces, counts, strict=True):
@@ -134,17 +136,16 @@ def _units(text: str, *, count_tokens: CountTokens, size: int) -> list[_Unit]:
 def _split_code(code: str, paragraph: int, *, count_tokens: CountTokens, size: int) -> list[_Unit]:
     """A code block longer than a chunk, cut between lines into blocks that are each fenced."""
     lines = code.split("\n")[1:-1]  # without its fences
-    # The fence of the whole block: no piece needs a longer one.
-    overhead = count_tokens([code.split("\n")[0] + "\n\n" + code.split("\n")[-1]])[0]
+    info = FENCE_INFO.match(code.split("\n")[0])
+    language = info.group(1) if info and len(info.group(1)) <= MAX_PIECE_INFO_CHARS else ""
+    fence = code.split("\n")[-1]  # the whole block's: no piece needs a longer one
+    overhead = count_tokens([f"{fence}{language}\n\n{fence}"])[0]
     room = max(size - overhead, 1)
     counts = count_tokens(lines)
     if max(counts) > room:  # a line longer than a chunk: cut into pieces
         lines = [piece for line in lines for piece in (_pieces(line, room) if line else [line])]
         counts = count_tokens(lines)
-    info = FENCE_INFO.match(code.split("\n")[0])
-    fenced_pieces = [
-        fenced("\n".join(window), info=info.group(1) if info else "") for window, _ in _windows(lines, counts, room)
-    ]
+    fenced_pieces = [fenced("\n".join(window), info=language) for window, _ in _windows(lines, counts, room)]
     return [
         _Unit(piece, tokens, paragraph, paragraph)
         for piece, tokens in zip(fenced_pieces, count_tokens(fenced_pieces), strict=True)

@@ -111,7 +111,7 @@ class Chunk(models.Model):
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
     ordinal = models.PositiveIntegerField()
     text = models.TextField()
-    content_hash = models.CharField(max_length=64, help_text="SHA-256 of the chunk text.")
+    content_hash = models.CharField(max_length=64, help_text="SHA-256 of what is embedded: section label and text.")
     token_count = models.PositiveIntegerField(help_text="Length in the embedder's tokens, special tokens included.")
     embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
     embedding_model = models.CharField(max_length=200)

@@ -6,6 +6,10 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bs4 import BeautifulSoup, Tag
 
 from documents.textblocks import blocks_text, fenced, normalize_blocks, prose, text_blocks
 
@@ -40,6 +44,11 @@ PRE_NEWLINE = "\ue000"
 PRE_SPACE = "\ue001"
 MARKUP = "\ue002"  # leads the headings and fences the parser writes, until prose is told from them
 SECTION_HEADINGS = ["h1", "h2", "h3", "h4"]  # h5 and h6 read as a line of text
+# Reference documentation describes a function, class or command-line option per entry
+# (Sphinx's <dl class="py function">): each entry is a section of its own, named after
+# what it describes, one level below the heading above it. Methods and attributes stay
+# in their class's section.
+API_ENTRIES = "dl.py.function > dt, dl.py.class > dt, dl.py.exception > dt, dl.std.cmdoption > dt, dl.describe > dt"
 HTML_BLOCK_TAGS = [
     "p", "div", "section", "article", "main", "li", "dt", "dd", "pre", "blockquote", "table", "tr",
     "h1", "h2", "h3", "h4", "h5", "h6", "br", "hr", "ul", "ol", "dl", "figure", "figcaption",
@@ -130,6 +139,7 @@ def _parse_html(data: bytes) -> tuple[str, str]:
     for pre in main.find_all("pre"):  # code keeps its lines and indentation, fenced
         code = pre.get_text().strip("\n").replace("\t", "    ")
         pre.string = MARKUP + fenced(code).replace("\n", PRE_NEWLINE).replace(" ", PRE_SPACE)
+    _api_entries_as_headings(soup, main)
     for heading in main.find_all(SECTION_HEADINGS):
         words = heading.get_text(" ", strip=True)
         heading.string = f"{MARKUP}{'#' * int(heading.name[1])} {words}" if words else ""
@@ -141,9 +151,34 @@ def _parse_html(data: bytes) -> tuple[str, str]:
     text = prose("\n\n".join(" ".join(p.split()) for p in paragraphs))
     text = text.replace(MARKUP, "").replace(PRE_NEWLINE, "\n").replace(PRE_SPACE, " ")
     if not title:
-        h1 = re.search(r"^# (.+)$", text, flags=re.MULTILINE)
-        title = h1.group(1) if h1 else ""
+        title = next((b.text for b in text_blocks(text) if b.kind == "heading" and b.level == 1), "")
     return title, text
+
+
+def _api_entries_as_headings(soup: BeautifulSoup, main: Tag) -> None:
+    """Each API entry becomes a section: its first <dt> a heading naming what the entry
+    describes (several names for aliases), every <dt> its full signature, a line of text."""
+    entries = {id(dt.parent) for dt in main.select(API_ENTRIES)}
+    level = 1
+    for tag in main.find_all([*SECTION_HEADINGS, "dl"]):
+        if tag.name in SECTION_HEADINGS:
+            level = int(tag.name[1])
+            continue
+        if id(tag) not in entries:
+            continue
+        signatures = tag.find_all("dt", recursive=False)
+        names = [
+            "".join(n.get_text() for n in dt.select(".sig-prename, .sig-name")).strip() or dt.get_text(" ", strip=True)
+            for dt in signatures
+        ]
+        heading = soup.new_tag(f"h{min(level + 1, len(SECTION_HEADINGS))}", string=", ".join(filter(None, names)))
+        for dt, name in zip(signatures, names, strict=True):
+            signature = " ".join(dt.get_text().split())
+            if signature == name:  # a bare name ("-v"): the heading says it all
+                dt.decompose()
+            else:
+                dt.replace_with(soup.new_tag("p", string=signature))
+        tag.insert_before(heading)
 
 
 def _parse_pdf(data: bytes) -> tuple[str, str]:

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$")
-FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+# A backtick fence's info string holds no backtick (CommonMark): "```x``` is code" is text.
+FENCE = re.compile(r"^ {0,3}(`{3,}(?=[^`]*$)|~{3,})(.*)$")
 # The heading levels that make up a section's path (h1..h4); deeper ones stay in the text.
 SECTION_DEPTH = 4
 SECTION_SEPARATOR = " › "
@@ -151,7 +152,10 @@ def text_sections(text: str) -> list[Section]:
             sections.append(Section(tuple(words for _, words in path), tuple(current)))
             current.clear()
 
-    for block in text_blocks(text):
+    blocks = text_blocks(text)
+    if all(block.kind == "heading" for block in blocks):  # headings alone: they are the text
+        return [Section((), tuple(Block("text", block.text) for block in blocks))] if blocks else []
+    for block in blocks:
         if block.kind == "heading" and block.level <= SECTION_DEPTH:
             close()
             while path and path[-1][0] >= block.level:

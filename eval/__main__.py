@@ -67,6 +67,7 @@ def main() -> int:
 
 
 def evaluate(questions: list[dict[str, Any]], collection_id: int, mode: str) -> dict[str, Any]:
+    from django.conf import settings
     from django.test import override_settings
 
     from chat.pipeline import answer, passages_search, question_embedding
@@ -79,7 +80,7 @@ def evaluate(questions: list[dict[str, Any]], collection_id: int, mode: str) -> 
         embedding = question_embedding(item["question"])
         started = time.perf_counter()
         passages = passages_search(question=item["question"], embedding=embedding, collection_ids=[collection_id],
-                                   k=5, mode=mode)  # fmt: skip
+                                   k=settings.RETRIEVAL_TOP_K, mode=mode)  # fmt: skip
         ms = (time.perf_counter() - started) * 1000
         with override_settings(RETRIEVAL_MODE=mode):
             result = answer(question=item["question"], collection_ids=[collection_id],

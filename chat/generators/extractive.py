@@ -67,6 +67,11 @@ class ExtractiveGenerator(Generator):
     model = "extractive-v1"
     prompt_version = "3"  # 3: code brought whole, headings never quoted, declines below a relevance
 
+    @property
+    def cache_id(self) -> str:
+        # Whether it declines depends on the threshold: answers under another one are not reused.
+        return f"{self.name}:{self.model}:s{settings.ANSWER_MIN_SIMILARITY:g}"
+
     def stream(self, *, question: str, passages: Sequence[Passage]) -> Iterator[str | Usage]:
         if not passages:
             yield NO_PASSAGES
@@ -108,19 +113,20 @@ class ExtractiveGenerator(Generator):
 
         ranked = sorted(candidates, key=score)
         # The best-ranked passage with anything to quote is quoted first: it is retrieval's
-        # best guess. Then the best sentences of other documents, if any, before more of the
-        # same one: an answer that draws on several pages points to more places to read.
+        # best guess. Then sentences that share a word with the question, the best of other
+        # documents before more of the same one: an answer that draws on several pages
+        # points to more places to read.
         first = min((quote.number for quote in ranked), default=0)
         lead = [quote for quote in ranked if quote.number == first][:1]
+        matching = [quote for quote in ranked if quote not in lead and wanted & set(terms(quote.sentence))]
         document_of = {number: passage.document_id for number, passage in enumerate(passages, start=1)}
         quoted = {document_of[quote.number] for quote in lead}
         others: list[Quote] = []
-        for quote in ranked:
+        for quote in matching:
             if document_of[quote.number] not in quoted:
                 others.append(quote)
                 quoted.add(document_of[quote.number])
-        rest = [quote for quote in ranked if quote not in lead and quote not in others]
-        best = (lead + others + rest)[:MAX_SENTENCES]
+        best = (lead + others + [quote for quote in matching if quote not in others])[:MAX_SENTENCES]
         return sorted(best, key=lambda quote: (quote.number, quote.index))
 
 

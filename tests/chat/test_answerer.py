@@ -120,3 +120,28 @@ def test_the_language_model_is_told_to_say_when_the_passages_do_not_answer():
     messages = build_messages("How do I read a file?", [passage("Use open().", section="7. Input › 7.2 Files")])
     assert "do not answer" in SYSTEM_PROMPT and "may look at" in SYSTEM_PROMPT
     assert messages[1]["content"].startswith("Passages:\n\n[1] 7. Input › 7.2 Files\nUse open().")
+
+
+def test_other_pages_are_quoted_only_where_they_match_the_question():
+    passages = [
+        passage("The first command-line argument is sys.argv[1]; sys.argv[0] is the script.", number=1),
+        passage("Unrelated passage about tea brewing at home.", number=2),
+        passage("Another one, about coffee grinders.", number=3),
+    ]
+    text = answered("How do I read the first command-line argument?", passages)
+    assert "[1]" in text and "tea" not in text and "coffee" not in text
+
+
+def test_an_index_in_quoted_code_is_not_a_citation():
+    from chat.pipeline import citations_for
+
+    passages = [passage(f"Passage {n} says something useful here.", number=n) for n in (1, 2, 3)]
+    text = "“Read the arguments:” [1]\n\n```\nname = sys.argv[3]\n```"
+    assert [c["number"] for c in citations_for(text, passages)] == [1]
+
+
+def test_answers_given_under_another_decline_threshold_are_not_reused(settings):
+    settings.ANSWER_MIN_SIMILARITY = 0.41
+    before = ExtractiveGenerator().cache_id
+    settings.ANSWER_MIN_SIMILARITY = 0.45
+    assert ExtractiveGenerator().cache_id != before

@@ -79,6 +79,13 @@ def test_a_passage_that_spans_prose_and_code_is_marked_in_each_block(collection)
     assert "<p>A break statement leaves the loop early.</p>" in content  # another section: not marked
 
 
+def test_a_passage_under_a_deep_heading_is_still_found(collection):
+    document = document_ingested(collection, "deep.md", "# A\n\nPara one is here.\n\n##### Deep\n\nPara two is here.")
+    chunk = document.chunks.get()
+    content = page(Client(), document, f"?passage={chunk.content_hash}").content.decode()
+    assert "no longer in this document" not in content and '<mark id="passage">' in content
+
+
 @pytest.mark.parametrize("status", ["failed", "pending", "processing"])
 def test_a_document_without_text_is_not_found_but_by_staff(collection, django_user_model, status):
     document = unfinished(collection, status, failure_reason="The PDF is damaged." if status == "failed" else "")

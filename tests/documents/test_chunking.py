@@ -6,7 +6,7 @@ import pytest
 
 from documents.chunking import chunk_document, chunk_text
 from documents.embedding.local import LocalEmbedder
-from documents.textblocks import fenced
+from documents.textblocks import fenced, text_blocks
 
 
 def count_words(texts):
@@ -277,3 +277,12 @@ def test_a_long_label_still_leaves_chunks_within_the_size():
     text = f"# {heading}\n\nOne two three four five six seven eight nine ten eleven twelve."
     chunks = chunk_document(text, title="", count_tokens=count_words, size=10, overlap=0)
     assert all(c.token_count <= 10 for c in chunks)
+
+
+def test_prose_that_looks_like_a_fence_stays_prose_in_its_chunk():
+    from documents.parsing import normalize_text
+    from documents.textblocks import prose
+
+    text = normalize_text(prose("Type the marker on a line of its own:\n```\nand the rest stays text."))
+    [chunk] = chunk_document(text, title="Notes", count_tokens=count_words, size=100, overlap=0)
+    assert "```" in chunk.text and [b.kind for b in text_blocks(chunk.text)] == ["text"]

@@ -164,6 +164,31 @@ def test_html_headings_h1_to_h4_become_markdown_headings_and_h5_stays_text():
     assert "Table of Contents" not in parsed.text
 
 
+API_PAGE = """<html><body><div role="main"><section><h1>bisect \u2014 Array bisection algorithm</h1>
+<p>Keep a list sorted.</p>
+<dl class="py function">
+<dt class="sig sig-object py" id="bisect.insort_right"><span class="sig-prename descclassname">bisect.</span><span
+ class="sig-name descname">insort_right</span>(<em class="sig-param">a</em>, <em class="sig-param">x</em>)</dt>
+<dt class="sig sig-object py" id="bisect.insort"><span class="sig-prename descclassname">bisect.</span><span
+ class="sig-name descname">insort</span>(<em class="sig-param">a</em>, <em class="sig-param">x</em>)</dt>
+<dd><p>Insert <em>x</em> in <em>a</em> in sorted order.</p>
+<dl class="py method"><dt class="sig sig-object py"><span class="sig-name descname">helper</span>()</dt>
+<dd><p>A method stays in its entry.</p></dd></dl></dd></dl>
+<section><h2>Examples</h2><p>See below.</p>
+<dl class="std cmdoption"><dt class="sig sig-object std" id="cmdoption-v"><span class="sig-name descname">-v</span></dt>
+<dd><p>Be verbose.</p></dd></dl></section></section></div></body></html>"""
+
+
+def test_an_api_entry_of_a_reference_page_is_a_section_named_after_what_it_describes():
+    parsed = parse("bisect.html", API_PAGE.encode())
+    assert parsed.text == (
+        "# bisect \u2014 Array bisection algorithm\n\nKeep a list sorted.\n\n"
+        "## bisect.insort_right, bisect.insort\n\nbisect.insort_right(a, x)\n\nbisect.insort(a, x)\n\n"
+        "Insert x in a in sorted order.\n\nhelper()\n\nA method stays in its entry.\n\n"
+        "## Examples\n\nSee below.\n\n### -v\n\nBe verbose."
+    )
+
+
 def test_html_code_with_backticks_and_tabs_is_fenced_longer_with_tabs_as_spaces():
     page = b"<html><body><p>Markdown:</p><pre>```\n\tindented\n```</pre></body></html>"
     assert parse("md.html", page).text == "Markdown:\n\n````\n```\n    indented\n```\n````"
@@ -174,6 +199,11 @@ def test_html_without_a_title_takes_the_first_h1():
     parsed = parse("untitled.html", page)
     assert parsed.title == "Real title"
     assert parsed.text == "## Before\n\n# Real title\n\nText."
+
+
+def test_html_without_a_title_never_takes_it_from_a_comment_in_code():
+    page = b"<html><body><h2>Install</h2><pre># install deps\npip install x</pre></body></html>"
+    assert parse("install.html", page).title == "install"  # the file's name
 
 
 def test_markdown_keeps_its_headings_and_fences():

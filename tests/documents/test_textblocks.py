@@ -232,3 +232,14 @@ def test_normalizing_keeps_an_indented_line_that_looks_like_markup_as_text(line)
     text = normalize_text(f"Example:\n\n{line}\n    pip install foo\n\nDone.")
     assert normalize_text(text) == text
     assert [b.kind for b in text_blocks(text)] == ["text", "text", "text"]
+
+
+def test_a_line_with_inline_backticks_is_text_not_a_fence():
+    text = "```pip install foo``` installs it.\n\n# Usage\n\nCall it."
+    assert [b.kind for b in text_blocks(text)] == ["text", "heading", "text"]
+    assert normalize_text(normalize_text(text)) == normalize_text(text)
+
+
+def test_a_document_of_headings_alone_keeps_them_as_its_text():
+    [section] = text_sections("# Contents\n\n## Install\n\n### Use")
+    assert section.path == () and [b.text for b in section.blocks] == ["Contents", "Install", "Use"]
