@@ -171,7 +171,8 @@ def _api_entries_as_headings(soup: BeautifulSoup, main: Tag) -> None:
             "".join(n.get_text() for n in dt.select(".sig-prename, .sig-name")).strip() or dt.get_text(" ", strip=True)
             for dt in signatures
         ]
-        heading = soup.new_tag(f"h{min(level + 1, len(SECTION_HEADINGS))}", string=", ".join(filter(None, names)))
+        words = ", ".join(dict.fromkeys(filter(None, names)))  # "class list" and "list" are one name
+        heading = soup.new_tag(f"h{min(level + 1, len(SECTION_HEADINGS))}", string=words)
         for dt, name in zip(signatures, names, strict=True):
             signature = " ".join(dt.get_text().split())
             if signature == name:  # a bare name ("-v"): the heading says it all

@@ -189,6 +189,17 @@ def test_an_api_entry_of_a_reference_page_is_a_section_named_after_what_it_descr
     )
 
 
+def test_an_api_entry_that_names_one_thing_twice_is_headed_by_it_once():
+    page = (
+        b'<html><body><h1>Built-in Types</h1><dl class="py class"><dt><span class="sig-name">list</span>'
+        b'([iterable])</dt><dt><span class="sig-name">list</span></dt><dd><p>A mutable sequence.</p></dd></dl>'
+        b"</body></html>"
+    )
+    assert parse("stdtypes.html", page).text == (
+        "# Built-in Types\n\n## list\n\nlist([iterable])\n\nA mutable sequence."
+    )
+
+
 def test_html_code_with_backticks_and_tabs_is_fenced_longer_with_tabs_as_spaces():
     page = b"<html><body><p>Markdown:</p><pre>```\n\tindented\n```</pre></body></html>"
     assert parse("md.html", page).text == "Markdown:\n\n````\n```\n    indented\n```\n````"
