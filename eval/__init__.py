@@ -5,5 +5,7 @@ question the corpus cannot answer), over two corpora from python3.11-doc: the tu
 demo) and the library reference. `tutorial.json` and `library.json` are tuned on;
 `*-heldout.json` are held aside, never tuned on, and reported apart. The run ingests each
 corpus into a site of its own (.data/eval), once, and writes eval/results/latest.md;
-`python -m eval tutorial tutorial-heldout` runs only the sets named.
+`python -m eval tutorial tutorial-heldout` runs only the sets named. With every set, it
+also asks the labelled pairs of eval/pairs/ (a paraphrase or a near miss of the first
+question) as the semantic layer would, and draws that layer's curve (eval/semantic.py).
 """

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from eval.metrics import Outcome, declines_at, first_hit, summarize, threshold_calibrated
+from eval.semantic import report as semantic_report
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 QUESTIONS = BASE_DIR / "eval" / "questions"
+PAIRS = BASE_DIR / "eval" / "pairs"
 RESULTS = BASE_DIR / "eval" / "results"
 MODES = ("hybrid", "dense")
 # The answerer may wrongly decline at most this share of the answerable questions.
@@ -42,8 +44,10 @@ def main() -> int:
     sets = [json.loads(path.read_text()) | {"name": path.stem} for path in paths]
     results: dict[str, Any] = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "sets": {}}
     tuned: list[Outcome] = []
+    collections: dict[str, int] = {}  # set name without "-heldout" -> its corpus's collection
     for question_set in sets:
         collection = prepare_demo(question_set["source"], question_set["corpus"])
+        collections[question_set["name"].removesuffix("-heldout")] = collection.pk
         chunks = Chunk.objects.filter(document__collection=collection)
         modes = {mode: evaluate(question_set["questions"], collection.pk, mode) for mode in MODES}
         results["sets"][question_set["name"]] = {
@@ -54,6 +58,9 @@ def main() -> int:
         if question_set["note"].startswith("Tuned"):
             tuned.extend(modes[settings.RETRIEVAL_MODE]["outcomes"])
         print(f"{question_set['name']}: done", flush=True)
+    pair_sets = [json.loads(path.read_text()) | {"name": path.stem} for path in sorted(PAIRS.glob("*.json"))]
+    if not chosen and pair_sets:
+        results["semantic"] = {pairs["name"]: evaluate_pairs(pairs, collections) for pairs in pair_sets}
     results["calibration"] = {
         "configured": settings.ANSWER_MIN_SIMILARITY,
         "calibrated": threshold_calibrated(tuned, answerable_declined=ANSWERABLE_DECLINED_LIMIT),
@@ -99,6 +106,47 @@ def evaluate(questions: list[dict[str, Any]], collection_id: int, mode: str) -> 
     return {"figures": summarize(outcomes), "misses": misses, "outcomes": outcomes}
 
 
+def evaluate_pairs(pairs: dict[str, Any], collections: dict[str, int]) -> dict[str, Any]:
+    """Each pair asked as a semantic lookup would see it: the two questions' similarity, and
+    what retrieval finds for each in the pair's corpus."""
+    import numpy as np
+    from django.conf import settings
+
+    from chat.pipeline import passages_search, question_embedding
+    from eval.semantic import CHECKS, THRESHOLDS, best_setting, curve, pair_outcome, passes
+
+    outcomes = []
+    for pair in pairs["pairs"]:
+        found = []
+        for question in (pair["first"], pair["second"]):
+            embedding = question_embedding(question)
+            passages = passages_search(
+                question=question, embedding=embedding, collection_ids=[collections[pair["corpus"]]],
+                k=settings.RETRIEVAL_TOP_K, mode=settings.RETRIEVAL_MODE,
+            )  # fmt: skip
+            found.append((embedding, [p.content_hash for p in passages]))
+        (first, first_context), (second, second_context) = found
+        similarity = float(first @ second / (np.linalg.norm(first) * np.linalg.norm(second)))
+        outcomes.append(pair_outcome(pair, similarity=similarity, first=first_context, second=second_context))
+    rows = curve(outcomes)
+    # What the strictest checks still let through, or still refuse, at the lowest threshold.
+    strict, lowest = CHECKS[-1], THRESHOLDS[0]
+    wrong = [
+        pair_line(p, o)
+        for p, o in zip(pairs["pairs"], outcomes, strict=True)
+        if not o.same and passes(o, strict, lowest)
+    ]
+    return {
+        "note": pairs["note"], "paraphrases": sum(1 for o in outcomes if o.same),
+        "near misses": sum(1 for o in outcomes if not o.same), "curve": rows, "best": best_setting(rows),
+        "wrong": wrong,
+    }  # fmt: skip
+
+
+def pair_line(pair: dict[str, Any], outcome: Any) -> str:
+    return f"{pair['first']} / {pair['second']} ({outcome.similarity:.2f})"
+
+
 def report(results: dict[str, Any]) -> str:
     lines = [f"# How good are the answers? (`make eval`, {results['started']})", ""]
     for name, question_set in results["sets"].items():
@@ -113,6 +161,8 @@ def report(results: dict[str, Any]) -> str:
         misses = modes["hybrid"]["misses"]
         lines += [miss_line(m) for m in misses] or ["- none"]
         lines.append("")
+    if results.get("semantic"):
+        lines += semantic_report(results["semantic"])
     calibration = results.get("calibration")
     if calibration:
         lines += [

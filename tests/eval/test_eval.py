@@ -76,3 +76,36 @@ def test_the_report_has_a_table_per_set_and_lists_the_misses():
     text = report(results)
     assert "| hit@5 | 1.0 | 1.0 |" in text and "- Q? — expected a.html; got b.html" in text
     assert "(configured: 0.4)" in text and "is 0.41" in text and "| 0.4 | 0.9 | 0.05 |" in text
+
+
+def test_the_semantic_curve_counts_right_and_wrong_hits_per_check_and_picks_a_safe_setting():
+    from eval.semantic import PairOutcome, best_setting, curve
+
+    outcomes = [
+        PairOutcome(same=True, similarity=0.93, words_pass=True, context_pass=True),
+        PairOutcome(same=True, similarity=0.86, words_pass=True, context_pass=False),
+        PairOutcome(same=False, similarity=0.94, words_pass=False, context_pass=True),  # create/drop
+        PairOutcome(same=False, similarity=0.89, words_pass=True, context_pass=False),
+    ]
+    rows = curve(outcomes)
+    by_threshold = {check: {t: (right, wrong) for t, right, wrong in table} for check, table in rows.items()}
+    assert by_threshold["threshold alone"][0.85] == (2, 2)
+    assert by_threshold["+ words"][0.85] == (2, 1)
+    assert by_threshold["+ context"][0.85] == (1, 1)
+    assert by_threshold["+ words and context"][0.85] == (1, 0)
+    assert by_threshold["threshold alone"][0.95] == (0, 0)
+    # The most paraphrases with no wrong answer; on a tie the higher threshold, then the fewer checks.
+    assert best_setting(rows) == ("+ words", 0.9)
+
+
+def test_the_labelled_pairs_are_half_paraphrases_and_the_held_out_ones_apart():
+    pairs_dir = QUESTIONS.parent / "pairs"
+    sets = {path.stem: json.loads(path.read_text())["pairs"] for path in pairs_dir.glob("*.json")}
+    assert set(sets) == {"pairs", "pairs-heldout"}
+    every = [pair for pairs in sets.values() for pair in pairs]
+    assert len(every) >= 100
+    assert sum(1 for p in every if p["same"]) * 2 == len(every)
+    assert all(p["corpus"] in {"tutorial", "library"} and p["first"] != p["second"] for p in every)
+    assert all(p["same"] == (p["kind"] == "paraphrase") for p in every)
+    tuned = {q.casefold() for p in sets["pairs"] for q in (p["first"], p["second"])}
+    assert not tuned & {q.casefold() for p in sets["pairs-heldout"] for q in (p["first"], p["second"])}
