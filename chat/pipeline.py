@@ -194,7 +194,7 @@ def _answer_steps(
         embedding = cache.embedding(model=embed_model, question=cache_question, dimensions=dimensions, compute=embed)
         if found.scope is not None and cacheable:
             sem_key = keys.sem(found.scope, embed_model, generator.cache_id, generator.prompt_version)
-            near = cache.semantic_answer(sem_key=sem_key, vector=embedding)
+            near = cache.semantic_answer(sem_key=sem_key, vector=embedding, question=normalized)
             if near is not None:
                 yield from _replay(near, trace, cache, generator)
                 return

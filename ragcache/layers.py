@@ -29,6 +29,7 @@ from ragcache.client import CacheUnavailable
 from ragcache.conf import conf, ttl
 from ragcache.generations import fill_missing
 from ragcache.scripts import GET_OR_LOCK, INDEX_ADD, LOOKUP, SEM_ADD, UNLOCK, by_digest
+from ragcache.semantic import near_miss_reason
 from ragcache.stats import SIMILARITY, Tally, current_minute, similarity_bucket
 
 LOOKUP_LAYERS = ("emb", "ret", "ans")  # the layers the lookup script reads
@@ -398,12 +399,14 @@ class CacheRequest:
 
     # -- sem ---------------------------------------------------------------------
 
-    def semantic_answer(self, *, sem_key: str, vector: np.ndarray) -> dict[str, Any] | None:
-        """The cached answer of the nearest earlier question in this scope, above the threshold."""
+    def semantic_answer(self, *, sem_key: str, vector: np.ndarray, question: str) -> dict[str, Any] | None:
+        """The cached answer of the nearest earlier question in this scope, above the
+        threshold, unless the two questions' words tell a near miss (ragcache.semantic)."""
         if not (self.enabled("sem") and self.policy.read):
             return None
         started = time.perf_counter()
         nearest: list[float | None] = [None]  # the best similarity found, for the panel's histogram
+        refused: list[str | None] = [None]  # why the nearest question was not close enough after all
 
         def find(redis: Redis) -> bytes | None:
             # SEM_MAX_ENTRIES questions at most (SEM_ADD), of about 1 KB each.
@@ -420,6 +423,9 @@ class CacheRequest:
             nearest[0] = float(similarities[best])
             if not similarities[best] >= self.threshold():  # NaN is never close enough
                 return None
+            refused[0] = near_miss_reason(str(stored[best].get("q", "")), question)
+            if refused[0] is not None:
+                return None
             answer = redis.get(stored[best]["a"])
             return answer if isinstance(answer, bytes) else None
 
@@ -429,6 +435,8 @@ class CacheRequest:
             self._note("sem", "error", started)
             return None
         self._note("sem", "hit" if cached else "miss", started)
+        if refused[0] is not None:
+            self.trace["sem"]["refused"] = refused[0]
         if nearest[0] is not None:
             self.tally.add(SIMILARITY, f"{'hit' if cached else 'miss'}:{similarity_bucket(nearest[0])}")
         if cached:

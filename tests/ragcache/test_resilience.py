@@ -131,6 +131,19 @@ def test_semantic_answers_for_paraphrases_in_the_same_scope_only(settings):
 
 
 @pytest.mark.django_db
+def test_a_near_miss_above_the_threshold_is_refused_and_a_paraphrase_served(settings):
+    settings.RAGCACHE = {**settings.RAGCACHE, "ENABLED": {**settings.RAGCACHE["ENABLED"], "sem": True},
+                         "SEM_THRESHOLD": 0.6}  # fmt: skip
+    collection = handbook()
+    original = ask("When is the annual tax return due?", [collection.pk])
+    near_miss = ask("When is the annual tax return not due?", [collection.pk])
+    assert outcomes(near_miss)["sem"] == "miss"
+    assert near_miss.trace["cache"]["sem"]["refused"] == "a negation on one side only"
+    paraphrase = ask("By which day must the yearly tax return be filed?", [collection.pk])
+    assert outcomes(paraphrase)["sem"] == "hit" and paraphrase.text == original.text
+
+
+@pytest.mark.django_db
 def test_semantic_answers_are_off_by_default():
     collection = handbook()
     ask(QUESTION, [collection.pk])
