@@ -310,7 +310,7 @@ def _passages_from_entry(entry: dict[str, Any]) -> list[Passage] | None:
             score=score,
             section=section,
             similarity=similarity,
-        )  # fmt: skip
+        )
         for cid, did, title, chash, score, section, similarity in rows
     ]
 

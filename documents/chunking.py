@@ -15,12 +15,11 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from documents.textblocks import blocks_text, fenced, prose, section_label, text_blocks, text_sections
+from documents.textblocks import Block, blocks_text, fenced, prose, section_label, text_blocks, text_sections
 
 CountTokens = Callable[[Sequence[str]], list[int]]
 
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
-FENCE_INFO = re.compile(r"^`+(.*)$")
 MAX_PIECE_INFO_CHARS = 20  # a longer info string is not a language: pieces of a cut block go without it
 # Close a chunk at a paragraph break once it is this full, rather than split the next paragraph.
 PARAGRAPH_BREAK_FILL = 0.6
@@ -38,7 +37,8 @@ class TextChunk:
 
     @property
     def embedded_text(self) -> str:
-        return embedded_text(section=self.section, text=self.text)
+        """What is embedded for the chunk: its section's label, then its text."""
+        return f"{self.section}\n\n{self.text}" if self.section else self.text
 
 
 @dataclass(frozen=True)
@@ -47,11 +47,6 @@ class _Unit:
     tokens: int
     paragraph: int
     last_paragraph: int  # a sentence joined to the code block it introduces ends in the code's
-
-
-def embedded_text(*, section: str, text: str) -> str:
-    """What is embedded for a chunk: its section's label, then its text."""
-    return f"{section}\n\n{text}" if section else text
 
 
 def chunk_document(text: str, *, title: str, count_tokens: CountTokens, size: int, overlap: int) -> list[TextChunk]:
@@ -110,35 +105,34 @@ def _labels_within(labels: list[str], count_tokens: CountTokens, limit: int) -> 
 
 
 def _units(text: str, *, count_tokens: CountTokens, size: int) -> list[_Unit]:
-    pieces: list[tuple[int, str, bool]] = []  # (paragraph, text, is code)
+    pieces: list[tuple[int, str, Block | None]] = []  # (paragraph, text, the code block it fences)
     for number, block in enumerate(text_blocks(text)):
         if block.kind == "code":
-            pieces.append((number, fenced(block.text, info=block.info), True))
+            pieces.append((number, fenced(block.text, info=block.info), block))
         else:
             # A sentence that starts a line like a heading or a fence keeps reading as text.
-            pieces.extend((number, prose(s.strip()), False) for s in SENTENCE_END.split(block.text) if s.strip())
+            pieces.extend((number, prose(s.strip()), None) for s in SENTENCE_END.split(block.text) if s.strip())
     counts = count_tokens([piece for _, piece, _ in pieces]) if pieces else []
     units: list[_Unit] = []
-    for (paragraph, piece, is_code), tokens in zip(pieces, counts, strict=True):
+    for (paragraph, piece, code), tokens in zip(pieces, counts, strict=True):
         introduces = bool(units) and units[-1].text.endswith(":") and units[-1].paragraph == paragraph - 1
-        if is_code and introduces and units[-1].tokens + tokens <= size:
+        if code and introduces and units[-1].tokens + tokens <= size:
             before = units.pop()
             units.append(_Unit(f"{before.text}\n\n{piece}", before.tokens + tokens, before.paragraph, paragraph))
         elif tokens <= size:
             units.append(_Unit(piece, tokens, paragraph, paragraph))
-        elif is_code:
-            units.extend(_split_code(piece, paragraph, count_tokens=count_tokens, size=size))
+        elif code:
+            units.extend(_split_code(code, paragraph, count_tokens=count_tokens, size=size))
         else:
             units.extend(_split_long(piece, paragraph, count_tokens=count_tokens, size=size))
     return units
 
 
-def _split_code(code: str, paragraph: int, *, count_tokens: CountTokens, size: int) -> list[_Unit]:
+def _split_code(code: Block, paragraph: int, *, count_tokens: CountTokens, size: int) -> list[_Unit]:
     """A code block longer than a chunk, cut between lines into blocks that are each fenced."""
-    lines = code.split("\n")[1:-1]  # without its fences
-    info = FENCE_INFO.match(code.split("\n")[0])
-    language = info.group(1) if info and len(info.group(1)) <= MAX_PIECE_INFO_CHARS else ""
-    fence = code.split("\n")[-1]  # the whole block's: no piece needs a longer one
+    lines = code.text.split("\n")
+    language = code.info if len(code.info) <= MAX_PIECE_INFO_CHARS else ""
+    fence = fenced(code.text).split("\n")[-1]  # the whole block's: no piece needs a longer one
     overhead = count_tokens([f"{fence}{language}\n\n{fence}"])[0]
     room = max(size - overhead, 1)
     counts = count_tokens(lines)
