@@ -61,6 +61,8 @@ def main() -> int:
         results["concurrency"] = scenarios.concurrency(site, clients=clients, seconds=2 if quick else 6)
         step("local providers: end to end")
         results["local"] = scenarios.end_to_end(site, questions)
+        step("local providers: a similar question against a repeated one")
+        results["semantic"] = scenarios.semantic(site, scenarios.demo_paraphrases()[: 6 if quick else None])
         step("stale answers after edits: ours against a naive cache")
         results["staleness"] = scenarios.staleness(site, lockers=4 if quick else 8, rounds=3 if quick else 5)
     step("the speed layer's cost on a complete miss (in-process)")

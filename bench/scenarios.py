@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import time
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,6 +48,13 @@ QUESTIONS = [
     "What is the difference between a list and a tuple?",
 ]
 NO_CACHE = Policy(read=False, write=False)
+
+
+def demo_paraphrases() -> list[dict[str, Any]]:
+    """The labelled paraphrases of the demo collection that `make eval` uses (eval/pairs)."""
+    pairs_dir = Path(__file__).resolve().parent.parent / "eval" / "pairs"
+    pairs = [pair for path in sorted(pairs_dir.glob("*.json")) for pair in json.loads(path.read_text())["pairs"]]
+    return [pair for pair in pairs if pair["same"] and pair["corpus"] == "tutorial"]
 
 
 def staff_login() -> tuple[str, str]:
@@ -141,6 +150,41 @@ def end_to_end(site: Site, questions: list[str]) -> dict[str, Any]:
             for k, v in avoided.items()
         },  # fmt: skip
         "hit_ratios_5m": {layer: values["ratio"] for layer, values in hit_ratios()["5m"].items()},
+    }
+
+
+def semantic(site: Site, pairs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sem layer as the reader feels it: for each labelled paraphrase of the demo, its
+    first question asked (a complete miss), asked again (an exact hit), then the
+    paraphrase (a semantic hit, when the checks let it), each over HTTP, beside the bare
+    view; every pair in a fresh cache."""
+    http = Client(site.base)
+    timings: dict[str, list[float]] = {"bare": [], "miss": [], "exact": [], "semantic": []}
+    server: dict[str, list[float]] = {"miss": [], "exact": [], "semantic": []}
+    refused = []
+    for pair in pairs:
+        forget_entries()
+        for name, question in (("miss", pair["first"]), ("exact", pair["first"]), ("semantic", pair["second"])):
+            reply, elapsed = http.ask(question)
+            if name == "semantic" and not reply["trace"].get("similar_question"):
+                refused.append(pair["second"])
+                continue
+            if name != "miss" and not reply["trace"]["from_cache"]:
+                raise RuntimeError(f"{question!r} was not answered from the cache")
+            timings[name].append(elapsed)
+            server[name].append(reply["trace"]["total_ms"])
+        status, _, elapsed = http.request("GET", "/healthz")
+        timings["bare"].append(elapsed)
+    http.close()
+    medians = {name: median(values) if values else None for name, values in timings.items()}
+    semantic_ms, exact_ms = medians["semantic"], medians["exact"]
+    return {
+        "pairs": len(pairs),
+        "served": len(timings["semantic"]),
+        "not served": refused,
+        "http_median_ms": medians,
+        "server_median_ms": {name: median(values) if values else None for name, values in server.items()},
+        "semantic_minus_exact_ms": semantic_ms - exact_ms if semantic_ms is not None and exact_ms else None,
     }
 
 

@@ -8,6 +8,7 @@ from ragcache import keys
 from ragcache.browse import KINDS, is_cursor
 from ragcache.conf import LAYERS
 from ragcache.invalidation import FLUSHABLE
+from ragcache.semantic import CHECKS
 
 TEN_YEARS = 10 * 365 * 86400
 
@@ -68,6 +69,11 @@ class SwitchesForm(forms.Form):
         super().__init__(*args, **kwargs)
         for layer in LAYERS:
             self.fields[layer] = forms.BooleanField(required=False, label=layer)
+        for check in CHECKS:
+            self.fields[f"check_{check}"] = forms.BooleanField(required=False, label=check)
 
     def layers(self) -> dict[str, bool]:
         return {layer: bool(self.cleaned_data[layer]) for layer in LAYERS}
+
+    def checks(self) -> dict[str, bool]:
+        return {check: bool(self.cleaned_data[f"check_{check}"]) for check in CHECKS}

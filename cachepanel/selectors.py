@@ -17,12 +17,17 @@ from ragcache import census, client, generations, stats, switches
 from ragcache.browse import KeyDetail, KeyPage, key_detail, keys_page
 from ragcache.client import CacheUnavailable
 from ragcache.conf import LAYERS, conf
+from ragcache.semantic import CHECKS
 
 LAYER_NAMES = {
     "emb": "Query embeddings",
     "ret": "Retrievals",
     "ans": "Answers",
     "sem": "Semantic (similar questions)",
+}
+CHECK_NAMES = {
+    "words": "the words in which the two questions differ",
+    "context": "what retrieval finds for each",
 }
 OTHER_KINDS = {
     "doc": "Document indexes",
@@ -151,6 +156,9 @@ def overview_read() -> Overview:
         "on": current["sem"]["on"],
         "threshold": threshold["value"],
         "threshold_overridden": threshold["overridden"],
+        "checks": [
+            {"name": check, "label": CHECK_NAMES[check], **current[switches.CHECK.format(check)]} for check in CHECKS
+        ],
         "day": charts.similarity_histogram(summary["similarity"]["1d"], threshold["value"]),
     }
     return overview

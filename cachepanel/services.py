@@ -51,14 +51,21 @@ def cache_flush(*, user_id: int, target: str, document_id: int | None = None) ->
     return deleted
 
 
-def cache_switches_set(*, user_id: int, layers: dict[str, bool], sem_threshold: float) -> dict[str, str]:
-    overrides = switches.switches_set(layers=layers, sem_threshold=sem_threshold)
-    shown = ", ".join(f"{layer} {'on' if on else 'off'}" for layer, on in layers.items())
+def cache_switches_set(
+    *, user_id: int, layers: dict[str, bool], sem_threshold: float, checks: dict[str, bool]
+) -> dict[str, str]:
+    overrides = switches.switches_set(layers=layers, sem_threshold=sem_threshold, checks=checks)
+    shown = switches_described(layers, checks)
     _log(
         user_id=user_id, flag=CHANGE, target="cache: run-time switches",
         message=f"Set {shown}, semantic threshold {sem_threshold:.2f} ({_keys(1)} touched).",
     )  # fmt: skip
     return overrides
+
+
+def switches_described(layers: dict[str, bool], checks: dict[str, bool]) -> str:
+    described = [f"{layer} {'on' if on else 'off'}" for layer, on in layers.items()]
+    return ", ".join(described + [f"{check} check {'on' if on else 'off'}" for check, on in checks.items()])
 
 
 def cache_switches_reset(*, user_id: int) -> None:

@@ -223,11 +223,12 @@ def switches_save(request: HttpRequest) -> HttpResponse:
     form = SwitchesForm(request.POST)
     if not form.is_valid():
         return _invalid(request, form)
-    layers, threshold = form.layers(), form.cleaned_data["sem_threshold"]
-    saved = _act(lambda: services.cache_switches_set(user_id=_user_id(request), layers=layers, sem_threshold=threshold))
+    layers, threshold, checks = form.layers(), form.cleaned_data["sem_threshold"], form.checks()
+    saved = _act(lambda: services.cache_switches_set(user_id=_user_id(request), layers=layers, sem_threshold=threshold,
+                                                     checks=checks))  # fmt: skip
     if saved is None:
         return _unreachable(request)
-    shown = ", ".join(f"{layer} {'on' if on else 'off'}" for layer, on in layers.items())
+    shown = services.switches_described(layers, checks)
     return _message(request, f"Switches saved: {shown}; semantic threshold {threshold:.2f}. Every process follows "
                              "with its next question.")  # fmt: skip
 

@@ -23,7 +23,7 @@ from documents.embedding import get_embedder
 from documents.selectors import chunk_distances, chunks_by_ids, chunks_full_text, chunks_nearest, one_snapshot
 from documents.textblocks import text_blocks
 from ragcache import keys
-from ragcache.layers import CacheRequest, Policy
+from ragcache.layers import CacheRequest, Policy, SemanticEntry, SemanticHit
 
 # Reciprocal-rank fusion: a chunk scores weight / (RRF_K + rank) on each list it is on.
 RRF_K = 60
@@ -191,21 +191,32 @@ def _answer_steps(
                 return question_embedding(cache_question)
 
         dimensions = get_embedder().dimensions
-        embedding = cache.embedding(model=embed_model, question=cache_question, dimensions=dimensions, compute=embed)
+        vector = cache.embedding(model=embed_model, question=cache_question, dimensions=dimensions, compute=embed)
+        embedding = vector
+        searched: list[list[Passage]] = []  # retrieval, once: for the semantic layer's context check or the answer
+
+        def search() -> list[Passage]:
+            if not searched:
+                with trace.stage("retrieve"):
+                    searched.append(passages_search(question=normalized, embedding=vector,
+                                                    collection_ids=collection_ids, k=k, mode=mode))  # fmt: skip
+            return searched[0]
+
+        near = None
         if found.scope is not None and cacheable:
             sem_key = keys.sem(found.scope, embed_model, generator.cache_id, generator.prompt_version)
-            near = cache.semantic_answer(sem_key=sem_key, vector=embedding, question=normalized)
-            if near is not None:
-                yield from _replay(near, trace, cache, generator)
-                return
-        with trace.stage("retrieve"):
-            passages = passages_search(question=normalized, embedding=embedding, collection_ids=collection_ids, k=k,
-                                       mode=mode)  # fmt: skip
-        cache.retrieval_store(
-            scope=found.scope, embed_model=embed_model, mode=retrieval_config, k=k, question=cache_question,
-            entry=_retrieval_entry(passages, question=normalized,
-                                   ms=trace.stages.get("embed", 0) + trace.stages["retrieve"]),
-        )  # fmt: skip
+            near = cache.semantic_answer(sem_key=sem_key, vector=vector, question=normalized, found=found.semantic,
+                                         context=lambda: [p.content_hash for p in search()])  # fmt: skip
+        if near is None or searched:  # a retrieval made for the context check is kept too
+            cache.retrieval_store(
+                scope=found.scope, embed_model=embed_model, mode=retrieval_config, k=k, question=cache_question,
+                entry=_retrieval_entry(search(), question=normalized,
+                                       ms=trace.stages.get("embed", 0) + trace.stages["retrieve"]),
+            )  # fmt: skip
+        if near is not None:
+            yield from _replay(near.value, trace, cache, generator, similar=near)
+            return
+        passages = search()
 
     context = keys.context_digest(_context(passages))
     answer_key = keys.ans(generator.cache_id, generator.prompt_version, cache_question, context)
@@ -240,7 +251,10 @@ def _answer_steps(
             "usage_estimated": bool(usage and usage.estimated),
         }
         if cacheable and passages and text.strip():
-            semantic = (sem_key, normalized, embedding) if sem_key and embedding is not None else None
+            semantic = None
+            if sem_key and embedding is not None:
+                semantic = SemanticEntry(key=sem_key, question=normalized, vector=embedding,
+                                         context=[p.content_hash for p in passages])  # fmt: skip
             cache.answer_store(key=answer_key, value=value, document_ids={p.document_id for p in passages},
                                semantic=semantic)  # fmt: skip
     cache.flush()
@@ -248,16 +262,22 @@ def _answer_steps(
 
 
 def _replay(
-    value: dict[str, Any], trace: Trace, cache: CacheRequest, generator: Generator
+    value: dict[str, Any], trace: Trace, cache: CacheRequest, generator: Generator, similar: SemanticHit | None = None
 ) -> Iterator[tuple[str, Any]]:
     """A cached answer, through the same stream as a fresh one: all of it at once."""
     cache.flush()
     yield "token", value["text"]
-    yield "answer", _answer(value, trace, cache, generator, from_cache=True)
+    yield "answer", _answer(value, trace, cache, generator, from_cache=True, similar=similar)
 
 
 def _answer(
-    value: dict[str, Any], trace: Trace, cache: CacheRequest, generator: Generator, *, from_cache: bool
+    value: dict[str, Any],
+    trace: Trace,
+    cache: CacheRequest,
+    generator: Generator,
+    *,
+    from_cache: bool,
+    similar: SemanticHit | None = None,
 ) -> Answer:
     trace.cache = cache.trace
     has_usage = value.get("has_usage", False)
@@ -269,6 +289,8 @@ def _answer(
             model=generator.model,
             retrieval=settings.RETRIEVAL_MODE,
             from_cache=from_cache,
+            # The earlier question whose answer this is, when it was a similar one.
+            similar_question=similar.question if similar else None,
             prompt_tokens=value["prompt_tokens"] if has_usage else None,
             completion_tokens=value["completion_tokens"] if has_usage else None,
             cost_usd=value["cost_usd"] if value.get("has_cost") else None,

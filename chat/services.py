@@ -153,10 +153,15 @@ def question_answer(
 def trace_shown(trace: dict[str, Any], *, is_staff: bool) -> dict[str, Any]:
     """What an answer's trace tells its reader. Per-layer cache outcomes would tell anyone
     what others asked before (an embedding hit on a question only someone else asked):
-    staff see them, others only whether their own answer came from the cache, and how fast."""
+    staff see them, others only whether their own answer came from the cache, and how fast,
+    and which question it answered when that was a similar one: without it, the reader
+    could not judge whether it answers theirs (docs/caching.md, "Who sees what")."""
     if is_staff:
         return dict(trace)
-    return {"from_cache": bool(trace.get("from_cache")), "total_ms": trace.get("total_ms")}
+    shown = {"from_cache": bool(trace.get("from_cache")), "total_ms": trace.get("total_ms")}
+    if trace.get("similar_question"):
+        shown["similar_question"] = trace["similar_question"]
+    return shown
 
 
 def _is_id(text: str) -> bool:

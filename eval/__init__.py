@@ -7,5 +7,7 @@ demo) and the library reference. `tutorial.json` and `library.json` are tuned on
 corpus into a site of its own (.data/eval), once, and writes eval/results/latest.md;
 `python -m eval tutorial tutorial-heldout` runs only the sets named. With every set, it
 also asks the labelled pairs of eval/pairs/ (a paraphrase or a near miss of the first
-question) as the semantic layer would, and draws that layer's curve (eval/semantic.py).
+question) as the semantic layer would, draws that layer's curve, chooses its setting on
+the tuned pairs and shows that setting on every set, pair by pair and with all of a set's
+questions in one scope (eval/semantic.py).
 """

@@ -60,7 +60,7 @@ def main() -> int:
         print(f"{question_set['name']}: done", flush=True)
     pair_sets = [json.loads(path.read_text()) | {"name": path.stem} for path in sorted(PAIRS.glob("*.json"))]
     if not chosen and pair_sets:
-        results["semantic"] = {pairs["name"]: evaluate_pairs(pairs, collections) for pairs in pair_sets}
+        results["semantic"] = evaluate_pairs(pair_sets, collections)
     results["calibration"] = {
         "configured": settings.ANSWER_MIN_SIMILARITY,
         "calibrated": threshold_calibrated(tuned, answerable_declined=ANSWERABLE_DECLINED_LIMIT),
@@ -106,45 +106,46 @@ def evaluate(questions: list[dict[str, Any]], collection_id: int, mode: str) -> 
     return {"figures": summarize(outcomes), "misses": misses, "outcomes": outcomes}
 
 
-def evaluate_pairs(pairs: dict[str, Any], collections: dict[str, int]) -> dict[str, Any]:
+def evaluate_pairs(pair_sets: list[dict[str, Any]], collections: dict[str, int]) -> dict[str, Any]:
     """Each pair asked as a semantic lookup would see it: the two questions' similarity, and
-    what retrieval finds for each in the pair's corpus."""
+    what retrieval finds for each in the pair's corpus. The setting is chosen on the tuned
+    sets, then shown on every set."""
     import numpy as np
     from django.conf import settings
 
     from chat.pipeline import passages_search, question_embedding
-    from eval.semantic import CHECKS, THRESHOLDS, best_setting, curve, pair_outcome, passes
+    from eval.semantic import at_setting, best_setting, curve, one_scope, pair_outcome
 
-    outcomes = []
-    for pair in pairs["pairs"]:
-        found = []
-        for question in (pair["first"], pair["second"]):
-            embedding = question_embedding(question)
-            passages = passages_search(
-                question=question, embedding=embedding, collection_ids=[collections[pair["corpus"]]],
-                k=settings.RETRIEVAL_TOP_K, mode=settings.RETRIEVAL_MODE,
-            )  # fmt: skip
-            found.append((embedding, [p.content_hash for p in passages]))
-        (first, first_context), (second, second_context) = found
-        similarity = float(first @ second / (np.linalg.norm(first) * np.linalg.norm(second)))
-        outcomes.append(pair_outcome(pair, similarity=similarity, first=first_context, second=second_context))
-    rows = curve(outcomes)
-    # What the strictest checks still let through, or still refuse, at the lowest threshold.
-    strict, lowest = CHECKS[-1], THRESHOLDS[0]
-    wrong = [
-        pair_line(p, o)
-        for p, o in zip(pairs["pairs"], outcomes, strict=True)
-        if not o.same and passes(o, strict, lowest)
-    ]
-    return {
-        "note": pairs["note"], "paraphrases": sum(1 for o in outcomes if o.same),
-        "near misses": sum(1 for o in outcomes if not o.same), "curve": rows, "best": best_setting(rows),
-        "wrong": wrong,
-    }  # fmt: skip
-
-
-def pair_line(pair: dict[str, Any], outcome: Any) -> str:
-    return f"{pair['first']} / {pair['second']} ({outcome.similarity:.2f})"
+    found: dict[str, Any] = {}
+    outcomes_by_set, asked_by_set = {}, {}
+    for pairs in pair_sets:
+        outcomes, asked = [], []
+        for pair in pairs["pairs"]:
+            for question in (pair["first"], pair["second"]):
+                embedding = question_embedding(question)
+                passages = passages_search(
+                    question=question, embedding=embedding, collection_ids=[collections[pair["corpus"]]],
+                    k=settings.RETRIEVAL_TOP_K, mode=settings.RETRIEVAL_MODE,
+                )  # fmt: skip
+                asked.append((embedding / np.linalg.norm(embedding), [p.content_hash for p in passages]))
+            (first, first_context), (second, second_context) = asked[-2:]
+            outcomes.append(pair_outcome(pair, similarity=float(first @ second), first=first_context,
+                                         second=second_context))  # fmt: skip
+        outcomes_by_set[pairs["name"]], asked_by_set[pairs["name"]] = outcomes, asked
+        found[pairs["name"]] = {
+            "note": pairs["note"], "paraphrases": sum(1 for o in outcomes if o.same),
+            "near misses": sum(1 for o in outcomes if not o.same), "curve": curve(outcomes),
+        }  # fmt: skip
+    tuned = [o for p in pair_sets if p["note"].startswith("Tuned") for o in outcomes_by_set[p["name"]]]
+    chosen = best_setting(curve(tuned)) if tuned else None
+    if chosen:
+        for pairs in pair_sets:
+            name, asked = pairs["name"], asked_by_set[pairs["name"]]
+            found[name]["at chosen"] = at_setting(pairs["pairs"], outcomes_by_set[name], chosen)
+            firsts, seconds = np.stack([v for v, _ in asked[0::2]]), np.stack([v for v, _ in asked[1::2]])
+            contexts = [(first[1], second[1]) for first, second in zip(asked[0::2], asked[1::2], strict=True)]
+            found[name]["one scope"] = one_scope(pairs["pairs"], seconds @ firsts.T, contexts, chosen)
+    return {"chosen": chosen, "sets": found}
 
 
 def report(results: dict[str, Any]) -> str:

@@ -20,8 +20,12 @@ DEFAULTS: dict[str, Any] = {
     "TTL": {"emb": 30 * 86400, "ret": 6 * 3600, "ans": 7 * 86400, "sem": 7 * 86400},
     "TTL_JITTER": 0.1,  # +-10%, so entries written together do not expire together
     # Defaults of the run-time switches (ragcache.switches): False bypasses the layer.
-    "ENABLED": {"emb": True, "ret": True, "ans": True, "sem": False},
-    "SEM_THRESHOLD": 0.92,  # cosine similarity for a near-duplicate question
+    "ENABLED": {"emb": True, "ret": True, "ans": True, "sem": True},
+    "SEM_THRESHOLD": 0.7,  # cosine similarity for a similar question (chosen by `make eval`)
+    # Checks a question above the threshold must also pass (ragcache.semantic), each a
+    # run-time switch too.
+    "SEM_CHECKS": {"words": True, "context": False},
+    "SEM_CANDIDATES": 5,  # earlier questions above the threshold tried, the most similar first
     "SEM_MAX_ENTRIES": 500,  # questions remembered per scope, generation and generator
     "GENERATIONS_TTL": 300,  # the Redis copy of the generations is re-read from PostgreSQL this often
     "GENERATION_LOADER": "documents.selectors.collection_generations",
@@ -43,7 +47,7 @@ DEFAULTS: dict[str, Any] = {
 def conf() -> dict[str, Any]:
     overrides = getattr(settings, "RAGCACHE", {})
     merged = {**DEFAULTS, **overrides}
-    for nested in ("TTL", "ENABLED", "LOCK_TTL", "LOCK_WAIT"):
+    for nested in ("TTL", "ENABLED", "SEM_CHECKS", "LOCK_TTL", "LOCK_WAIT"):
         merged[nested] = {**DEFAULTS[nested], **overrides.get(nested, {})}
     return merged
 

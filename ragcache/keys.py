@@ -79,7 +79,12 @@ def ans(generator: str, prompt_version: str, question: str, context: str) -> str
 
 
 def sem(scope: str, model: str, generator: str, prompt_version: str) -> str:
-    return f"{prefix()}sem:{scope}:{model}:{generator}:{prompt_version}"
+    return f"{prefix()}sem:{scope}{sem_suffix(model, generator, prompt_version)}"
+
+
+def sem_suffix(model: str, generator: str, prompt_version: str) -> str:
+    """What follows the scope in a sem key (the lookup script builds the key from it)."""
+    return f":{model}:{generator}:{prompt_version}"
 
 
 def generations() -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import math
 import os
 import secrets
 import threading
@@ -29,10 +30,10 @@ from ragcache.client import CacheUnavailable
 from ragcache.conf import conf, ttl
 from ragcache.generations import fill_missing
 from ragcache.scripts import GET_OR_LOCK, INDEX_ADD, LOOKUP, SEM_ADD, UNLOCK, by_digest
-from ragcache.semantic import near_miss_reason
+from ragcache.semantic import CONTEXT_OVERLAP, context_ids, near_miss_reason, same_context
 from ragcache.stats import SIMILARITY, Tally, current_minute, similarity_bucket
 
-LOOKUP_LAYERS = ("emb", "ret", "ans")  # the layers the lookup script reads
+LOOKUP_LAYERS = ("emb", "ret", "ans", "sem")  # the layers the lookup script reads
 LOOKUP_BY_DIGEST = by_digest(LOOKUP)  # the hot path: its text is sent once, not on every ask
 INDEX_PRUNE_SAMPLE = 8  # members of a document's index checked for gone entries on each add
 VALUE_START = {
@@ -71,6 +72,7 @@ class Lookup:
     scope: str | None  # None when Redis could not be asked: nothing is written then
     retrieval: dict[str, Any] | None = None
     answer: dict[str, Any] | None = None
+    semantic: dict[bytes, bytes] | None = None  # the scope's sem hash, read when the retrieval missed
 
 
 class _EmbedTimer:
@@ -86,6 +88,23 @@ class _EmbedTimer:
 
 
 embed_timer = _EmbedTimer()
+
+
+@dataclass(frozen=True)
+class SemanticEntry:
+    """What the sem layer keeps of an answered question besides its answer's key."""
+
+    key: str  # the scope's sem hash
+    question: str  # as asked (normalized)
+    vector: np.ndarray
+    context: Sequence[str]  # the content hashes of the passages the answer was written from
+
+
+@dataclass(frozen=True)
+class SemanticHit:
+    value: dict[str, Any]  # the cached answer
+    question: str  # the earlier question it answered
+    similarity: float
 
 
 @dataclass
@@ -105,6 +124,9 @@ class CacheRequest:
 
     def threshold(self) -> float:
         return switches.threshold(self.overrides)
+
+    def check_enabled(self, check: str) -> bool:
+        return switches.check_enabled(check, self.overrides)
 
     # -- plumbing -----------------------------------------------------------------
 
@@ -194,6 +216,7 @@ class CacheRequest:
             "defaults": {layer: bool(conf()["ENABLED"][layer]) for layer in LOOKUP_LAYERS},
             "ret_suffix": keys.ret_suffix(embed_model, mode, k, question),
             "ans_stem": keys.ans_stem(generator, prompt_version, question),
+            "sem_suffix": keys.sem_suffix(embed_model, generator, prompt_version),
             "token": token, "lock_ttl": conf()["LOCK_TTL"]["emb"], "ids": [str(cid) for cid in ids],
             "catalog": None if catalog_version is None else str(catalog_version),
         })  # fmt: skip
@@ -238,7 +261,8 @@ class CacheRequest:
         emb_status = int(reply[4])
         if emb_status in (1, 2):  # 3: another ask holds the lock; embedding() waits for it
             self.embedding_claims[emb_key] = _Claim(value=bytes(reply[5])) if emb_status == 1 else _Claim(token=token)
-        return Lookup(scope=scope, retrieval=retrieval, answer=answer)
+        semantic = dict(zip(reply[7][::2], reply[7][1::2], strict=True)) if not found_retrieval else None
+        return Lookup(scope=scope, retrieval=retrieval, answer=answer, semantic=semantic)
 
     # -- emb ---------------------------------------------------------------------
 
@@ -372,7 +396,7 @@ class CacheRequest:
         key: str,
         value: dict[str, Any],
         document_ids: set[int],
-        semantic: tuple[str, str, np.ndarray] | None,  # sem key, the question as asked, its embedding
+        semantic: SemanticEntry | None,
     ) -> None:
         """Store a finished answer, release its lock, and send the statistics: one round trip."""
         if not (self.policy.write and self.enabled("ans")) or self.unavailable:
@@ -384,10 +408,10 @@ class CacheRequest:
             pipe.set(key, values.encode_answer(value), ex=expires)
             _index(pipe, key, document_ids, expires)
             if semantic is not None and self.enabled("sem"):
-                sem_key, question, vector = semantic
-                field = keys.question_hash(keys.cache_question(question))
-                entry = values.encode_semantic(answer_key=key, question=question, vector=vector)
-                pipe.eval(SEM_ADD, 1, sem_key, field, entry, conf()["SEM_MAX_ENTRIES"], ttl("sem"))
+                field = keys.question_hash(keys.cache_question(semantic.question))
+                entry = values.encode_semantic(answer_key=key, question=semantic.question, vector=semantic.vector,
+                                               context=context_ids(semantic.context))  # fmt: skip
+                pipe.eval(SEM_ADD, 1, semantic.key, field, entry, conf()["SEM_MAX_ENTRIES"], ttl("sem"))
             if token is not None:
                 pipe.eval(UNLOCK, 1, keys.lock(key), token)
 
@@ -399,51 +423,80 @@ class CacheRequest:
 
     # -- sem ---------------------------------------------------------------------
 
-    def semantic_answer(self, *, sem_key: str, vector: np.ndarray, question: str) -> dict[str, Any] | None:
-        """The cached answer of the nearest earlier question in this scope, above the
-        threshold, unless the two questions' words tell a near miss (ragcache.semantic)."""
+    def semantic_answer(
+        self,
+        *,
+        sem_key: str,
+        vector: np.ndarray,
+        question: str,
+        context: Callable[[], Sequence[str]],
+        found: dict[bytes, bytes] | None = None,
+    ) -> SemanticHit | None:
+        """The cached answer of the most similar earlier question in this scope that is
+        above the threshold and passes the checks switched on (ragcache.semantic), or
+        None. `found`: the scope's sem hash, when the lookup script read it already.
+        `context` gives the content hashes of what retrieval finds for this question; it
+        is called only when the context check has a candidate to judge."""
         if not (self.enabled("sem") and self.policy.read):
+            self._note("sem", "bypass")
             return None
         started = time.perf_counter()
-        nearest: list[float | None] = [None]  # the best similarity found, for the panel's histogram
-        refused: list[str | None] = [None]  # why the nearest question was not close enough after all
+        if found is None:
+            try:
+                # SEM_MAX_ENTRIES questions at most (SEM_ADD), of about 1 KB each.
+                found = self._run("sem", lambda redis: redis.hgetall(sem_key))
+            except CacheUnavailable:
+                self._note("sem", "error", started)
+                return None
+        scored = _similarities(found, vector)
+        candidates = _candidates(scored, self.threshold())
+        refused: list[dict[str, Any]] = []  # for the trace: which earlier questions, and why
+        passed: list[tuple[dict[str, Any], float]] = []
+        for entry, similarity in candidates:
+            reason = self._refusal(entry, similarity, question, context)
+            if reason is None:
+                passed.append((entry, similarity))
+            else:
+                refused.append({"question": entry.get("q", ""), "similarity": round(similarity, 3), "reason": reason})
+        hit = self._first_answer(passed) if passed else None
+        self._note("sem", "hit" if hit else "miss", started)
+        if refused:
+            self.trace["sem"]["refused"] = refused
+        nearest = max((similarity for _, similarity in scored if not math.isnan(similarity)), default=None)
+        if nearest is not None:
+            outcome = "hit" if hit else "refused" if refused and not passed else "miss"
+            self.tally.add(SIMILARITY, f"{outcome}:{similarity_bucket(nearest)}")
+        if hit is not None:
+            self.trace["sem"]["similar"] = {"question": hit.question, "similarity": round(hit.similarity, 3)}
+            self.count_answer_saved("sem", hit.value)
+        return hit
 
-        def find(redis: Redis) -> bytes | None:
-            # SEM_MAX_ENTRIES questions at most (SEM_ADD), of about 1 KB each.
-            found: dict[bytes, bytes] = redis.hgetall(sem_key)  # type: ignore[assignment]  # bytes: no decoding
-            decoded = [values.decode_semantic(raw) for raw in found.values()]
-            pairs = [pair for pair in decoded if pair is not None and pair[1].shape == vector.shape]  # skip damaged
-            if not pairs:
-                return None
-            stored = [entry for entry, _ in pairs]
-            matrix = np.stack([entry_vector for _, entry_vector in pairs])
-            norms = np.linalg.norm(matrix, axis=1) * max(float(np.linalg.norm(vector)), 1e-12)
-            similarities = matrix @ vector / np.where(norms == 0, 1.0, norms)
-            best = int(np.argmax(similarities))
-            nearest[0] = float(similarities[best])
-            if not similarities[best] >= self.threshold():  # NaN is never close enough
-                return None
-            refused[0] = near_miss_reason(str(stored[best].get("q", "")), question)
-            if refused[0] is not None:
-                return None
-            answer = redis.get(stored[best]["a"])
-            return answer if isinstance(answer, bytes) else None
+    def _refusal(
+        self, entry: dict[str, Any], similarity: float, question: str, context: Callable[[], Sequence[str]]
+    ) -> str | None:
+        """Why the earlier question's answer may not serve this one, by the checks on, or None."""
+        if self.check_enabled("words"):
+            reason = near_miss_reason(str(entry.get("q", "")), question, similarity)
+            if reason is not None:
+                return reason
+        if self.check_enabled("context"):
+            earlier = entry.get("c")
+            if not isinstance(earlier, list) or not same_context(
+                earlier, context_ids(context()), overlap=CONTEXT_OVERLAP
+            ):
+                return "retrieval finds other passages"
+        return None
 
+    def _first_answer(self, passed: list[tuple[dict[str, Any], float]]) -> SemanticHit | None:
+        """The answer of the first candidate whose answer is still cached: one round trip."""
         try:
-            cached = self._run("sem", find)
+            raw = self._run("sem", lambda redis: redis.mget([entry["a"] for entry, _ in passed]))
         except CacheUnavailable:
-            self._note("sem", "error", started)
             return None
-        self._note("sem", "hit" if cached else "miss", started)
-        if refused[0] is not None:
-            self.trace["sem"]["refused"] = refused[0]
-        if nearest[0] is not None:
-            self.tally.add(SIMILARITY, f"{'hit' if cached else 'miss'}:{similarity_bucket(nearest[0])}")
-        if cached:
-            value = values.decode(cached, values.ANSWER)
+        for (entry, similarity), answer in zip(passed, raw, strict=True):
+            value = values.decode(answer, values.ANSWER) if isinstance(answer, bytes) else None
             if value is not None:
-                self.count_answer_saved("sem", value)
-            return value
+                return SemanticHit(value=value, question=str(entry.get("q", "")), similarity=similarity)
         return None
 
     # -- single-flight -----------------------------------------------------------
@@ -537,3 +590,22 @@ def _index(pipe: Any, key: str, document_ids: set[int], expires: int) -> None:
     """Remember which entries cited each document, for exact per-document invalidation."""
     for document_id in document_ids:
         pipe.eval(INDEX_ADD, 1, keys.document_index(document_id), key, expires, INDEX_PRUNE_SAMPLE)
+
+
+def _similarities(found: dict[bytes, bytes], vector: np.ndarray) -> list[tuple[dict[str, Any], float]]:
+    """Each stored question that decodes (damaged ones are skipped), with its cosine
+    similarity to `vector`."""
+    decoded = [values.decode_semantic(raw) for raw in found.values()]
+    pairs = [pair for pair in decoded if pair is not None and pair[1].shape == vector.shape]
+    if not pairs:
+        return []
+    matrix = np.stack([entry_vector for _, entry_vector in pairs])
+    norms = np.linalg.norm(matrix, axis=1) * max(float(np.linalg.norm(vector)), 1e-12)
+    similarities = matrix @ vector / np.where(norms == 0, 1.0, norms)
+    return [(entry, float(similarity)) for (entry, _), similarity in zip(pairs, similarities, strict=True)]
+
+
+def _candidates(scored: list[tuple[dict[str, Any], float]], threshold: float) -> list[tuple[dict[str, Any], float]]:
+    """The stored questions at or above the threshold, the most similar first (NaN never is)."""
+    above = [(entry, similarity) for entry, similarity in scored if similarity >= threshold]
+    return sorted(above, key=lambda pair: -pair[1])[: conf()["SEM_CANDIDATES"]]

@@ -107,7 +107,12 @@ if ret_missed and a['read'] and on['emb'] then
     emb_status = 3
   end
 end
-return {'ok', scope, ret, ans, emb_status, emb, switches}
+-- A new question: the scope's earlier questions, for the sem layer, in this same trip.
+local sem = {}
+if ret_missed and a['read'] and a['answer_cacheable'] and on['sem'] and a['sem_suffix'] ~= cjson.null then
+  sem = redis.call('HGETALL', prefix .. 'sem:' .. scope .. a['sem_suffix'])
+end
+return {'ok', scope, ret, ans, emb_status, emb, switches, sem}
 """
 
 # Set copies of generations, never lowering one: a slow writer (or a resync) that read

@@ -2,8 +2,9 @@
 
 A request's counts are written in the same round trip as its other writes (or, for a
 cached answer, inside the lookup script). A bucket is a hash of "{layer}:{metric}" ->
-amount, plus "simil:{hit|miss}:{bucket}" -> count: the best similarity each semantic
-lookup found, in hundredths, for the panel's histogram.
+amount, plus "simil:{hit|refused|miss}:{bucket}" -> count: the best similarity each
+semantic lookup found, in hundredths, for the panel's histogram ("refused": above the
+threshold, but every candidate failed a check).
 """
 
 from __future__ import annotations
@@ -157,8 +158,8 @@ def _by_layer(fields: dict[str, float], metrics: tuple[str, ...] = METRICS) -> d
 
 
 def _similarity(fields: dict[str, float]) -> dict[str, dict[int, int]]:
-    """{"hit": {bucket: count}, "miss": {...}} from the "simil:..." fields."""
-    histogram: dict[str, dict[int, int]] = {"hit": {}, "miss": {}}
+    """{"hit": {bucket: count}, "refused": {...}, "miss": {...}} from the "simil:..." fields."""
+    histogram: dict[str, dict[int, int]] = {"hit": {}, "refused": {}, "miss": {}}
     for field, value in fields.items():
         layer, _, rest = field.partition(":")
         outcome, _, bucket = rest.partition(":")

@@ -1,6 +1,7 @@
-"""Run-time switches: each layer on or off, and the semantic threshold, as admins set them.
+"""Run-time switches: each layer on or off, the semantic threshold and each of the semantic
+layer's checks, as admins set them.
 
-Django settings (RAGCACHE["ENABLED"], RAGCACHE["SEM_THRESHOLD"]) stay the defaults. An
+Django settings (RAGCACHE["ENABLED"], ["SEM_THRESHOLD"], ["SEM_CHECKS"]) stay the defaults. An
 admin's overrides live in one Redis hash, `rc:switches`, which the lookup script of
 every ask reads and applies in the same round trip: the ask that follows a change, in
 any process, already obeys it. The ask keeps the overrides its lookup read until it
@@ -24,8 +25,10 @@ from redis import Redis
 from ragcache import client, keys
 from ragcache.client import CacheUnavailable
 from ragcache.conf import LAYERS, conf
+from ragcache.semantic import CHECKS
 
 THRESHOLD = "sem_threshold"
+CHECK = "sem_check:{}"  # a field per check of ragcache.semantic
 REFRESH_SECONDS = 5.0
 
 _lock = threading.Lock()
@@ -67,8 +70,18 @@ def threshold(overrides: Mapping[str, str] | None = None) -> float:
     return float(override) if override is not None else float(conf()["SEM_THRESHOLD"])
 
 
+def check_enabled(check: str, overrides: Mapping[str, str] | None = None) -> bool:
+    """Whether the semantic layer's check (ragcache.semantic.CHECKS) is on."""
+    override = (_overrides if overrides is None else overrides).get(CHECK.format(check))
+    return override == "1" if override is not None else bool(conf()["SEM_CHECKS"].get(check, False))
+
+
 def defaults() -> dict[str, Any]:
-    return {**{layer: bool(conf()["ENABLED"][layer]) for layer in LAYERS}, THRESHOLD: float(conf()["SEM_THRESHOLD"])}
+    return {
+        **{layer: bool(conf()["ENABLED"][layer]) for layer in LAYERS},
+        **{CHECK.format(check): bool(conf()["SEM_CHECKS"].get(check, False)) for check in CHECKS},
+        THRESHOLD: float(conf()["SEM_THRESHOLD"]),
+    }
 
 
 def current() -> dict[str, Any]:
@@ -76,15 +89,22 @@ def current() -> dict[str, Any]:
     refresh(0)
     return {
         **{layer: {"on": enabled(layer), "overridden": layer in _overrides} for layer in LAYERS},
+        **{
+            CHECK.format(check): {"on": check_enabled(check), "overridden": CHECK.format(check) in _overrides}
+            for check in CHECKS
+        },
         THRESHOLD: {"value": threshold(), "overridden": THRESHOLD in _overrides},
     }
 
 
-def switches_set(*, layers: Mapping[str, bool], sem_threshold: float | None) -> dict[str, str]:
+def switches_set(
+    *, layers: Mapping[str, bool], sem_threshold: float | None, checks: Mapping[str, bool] | None = None
+) -> dict[str, str]:
     """Store overrides; a value equal to the settings' default removes its override."""
     base = defaults()
-    stored: dict[Any, Any] = {layer: "1" if on else "0" for layer, on in layers.items() if on != base[layer]}
-    removed = [layer for layer, on in layers.items() if on == base[layer]]
+    flags = {**layers, **{CHECK.format(check): on for check, on in (checks or {}).items()}}
+    stored: dict[Any, Any] = {name: "1" if on else "0" for name, on in flags.items() if on != base[name]}
+    removed = [name for name, on in flags.items() if on == base[name]]
     if sem_threshold is not None:
         if sem_threshold == base[THRESHOLD]:
             removed.append(THRESHOLD)

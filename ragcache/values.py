@@ -44,10 +44,11 @@ def decode(raw: bytes, kind: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def encode_semantic(*, answer_key: str, question: str, vector: np.ndarray) -> bytes:
+def encode_semantic(*, answer_key: str, question: str, vector: np.ndarray, context: list[str]) -> bytes:
     """Half precision: 768 bytes a question instead of 8 KB of JSON numbers; similarities
-    move by less than 0.001, far below any threshold's meaning."""
-    reference = json.dumps({"a": answer_key, "q": question}, separators=(",", ":"))
+    move by less than 0.001, far below any threshold's meaning. `context`: the content
+    hashes of the passages the answer was written from, in rank order."""
+    reference = json.dumps({"a": answer_key, "q": question, "c": context}, separators=(",", ":"))
     return f"{SEMANTIC} {reference}\n".encode() + np.asarray(vector, dtype=np.float16).tobytes()
 
 
@@ -60,7 +61,7 @@ def decode_embedding(raw: bytes, dimensions: int) -> np.ndarray | None:
 
 
 def decode_semantic(raw: bytes) -> tuple[dict[str, Any], np.ndarray] | None:
-    """(the answer key and question, the embedding), or None for a value of another format."""
+    """(the answer key, question and context, the embedding), or None for a value of another format."""
     header, newline, vector = raw.partition(b"\n")
     kind, _, reference = header.partition(b" ")
     if not newline or kind != SEMANTIC.encode() or not vector or len(vector) % 2:

@@ -196,9 +196,13 @@ RAGCACHE = {
         "emb": env.bool("CACHE_EMBEDDINGS", default=True),
         "ret": env.bool("CACHE_RETRIEVALS", default=True),
         "ans": env.bool("CACHE_ANSWERS", default=True),
-        "sem": env.bool("CACHE_SEMANTIC", default=False),
+        "sem": env.bool("CACHE_SEMANTIC", default=True),
     },
-    "SEM_THRESHOLD": env.float("CACHE_SEMANTIC_THRESHOLD", default=0.92),
+    "SEM_THRESHOLD": env.float("CACHE_SEMANTIC_THRESHOLD", default=0.7),
+    "SEM_CHECKS": {
+        "words": env.bool("CACHE_SEMANTIC_CHECK_WORDS", default=True),
+        "context": env.bool("CACHE_SEMANTIC_CHECK_CONTEXT", default=False),
+    },
     # Asks waiting for another's answer wait no longer than that answer's LLM call may take.
     "LOCK_WAIT": {"ans": OPENAI_TIMEOUT_SECONDS},
 }

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django import template
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 register = template.Library()
@@ -79,15 +79,24 @@ def ago(timestamp: float | None) -> str:
 
 @register.simple_tag
 def stacked_bars(bars: list[dict[str, Any]]) -> SafeString:
-    """The bars of a chart from cachepanel.charts: hits below, misses on top, a title
-    each. Built here rather than in a template loop: a day of charts is hundreds of bars."""
+    """The bars of a chart from cachepanel.charts: hits below, refusals (if any) on them,
+    misses on top, a title each. Built here rather than in a template loop: a day of
+    charts is hundreds of bars."""
     return format_html_join(
         "",
-        '<g><title>{}</title><rect class="cp-hit" x="{}" y="{}" width="8" height="{}"></rect>'
+        '<g><title>{}</title><rect class="cp-hit" x="{}" y="{}" width="8" height="{}"></rect>{}'
         '<rect class="cp-miss" x="{}" y="{}" width="8" height="{}"></rect></g>',
         (
-            (bar["title"], bar["x"], bar["below_y"], bar["below_h"], bar["x"], bar["above_y"], bar["above_h"])
+            (bar["title"], bar["x"], bar["below_y"], bar["below_h"], _refused(bar),
+             bar["x"], bar["above_y"], bar["above_h"])
             for bar in bars
             if not bar["empty"]
         ),
-    )
+    )  # fmt: skip
+
+
+def _refused(bar: dict[str, Any]) -> SafeString:
+    if not bar.get("middle_h"):
+        return SafeString("")
+    rect = '<rect class="cp-refused" x="{}" y="{}" width="8" height="{}"></rect>'
+    return format_html(rect, bar["x"], bar["middle_y"], bar["middle_h"])

@@ -55,7 +55,7 @@ def test_the_overview_shows_what_a_scripted_workload_did(admin_client):
         "ret": {"hit": "3", "miss": "2", "bypass": "1", "error": "0", "ratio-5m": "60.0%", "ratio-1d": "60.0%"},
         "ans": {"hit": "3", "miss": "2", "bypass": "1", "error": "0", "ratio-5m": "60.0%", "ratio-1h": "60.0%"},
         "emb": {"hit": "0", "miss": "2", "bypass": "1", "ratio-5m": "0.0%"},
-        "sem": {"hit": "0", "miss": "0", "ratio-5m": "—"},
+        "sem": {"hit": "0", "miss": "2", "bypass": "1", "ratio-5m": "0.0%"},  # on by default: each cold question
     }
     for layer, metrics in expected.items():
         for metric, value in metrics.items():
@@ -100,16 +100,21 @@ def test_an_overview_refresh_reads_the_database_once_and_never_scans(admin_clien
 
 
 @pytest.mark.django_db
-def test_the_semantic_histogram_shows_hits_and_misses_around_the_threshold(admin_client, settings):
+def test_the_semantic_histogram_shows_hits_refusals_and_misses_around_the_threshold(admin_client, settings):
     settings.RAGCACHE = {**settings.RAGCACHE, "ENABLED": {**settings.RAGCACHE["ENABLED"], "sem": True},
                          "SEM_THRESHOLD": 0.9}  # fmt: skip
     collection = handbook()
     ask(TEA, [collection.pk])
     assert outcomes(ask("How hot should water be for brewing green tea?", [collection.pk]))["sem"] == "hit"
     assert outcomes(ask(TYRE, [collection.pk]))["sem"] == "miss"
-    page = overview(admin_client, **REGION)
-    assert "Last day: 1 served from a similar question, 1 not; threshold 0.90" in page
-    assert re.search(r"<title>0\.9\d to 0\.\d\d: 1 served, 0 not</title>", page)
+    ask("When is the annual tax return due?", [collection.pk])
+    refused = ask("When is the annual tax return not due?", [collection.pk])
+    assert outcomes(refused)["sem"] == "miss" and refused.trace["cache"]["sem"]["refused"]
+    page = " ".join(overview(admin_client, **REGION).split())
+    assert "1 served from a similar question" in page and "1 refused by a check" in page
+    assert "2 not close enough, in the last day; threshold 0.90" in page
+    assert re.search(r"<title>0\.9\d to 0\.\d\d: [01] served, 1 refused by a check, 0 not served</title>", page)
+    assert 'class="cp-refused"' in page
     assert re.search(r'<line class="cp-threshold" x1="410.0"', page)  # where the 0.90 bin starts
 
 
@@ -191,14 +196,14 @@ def test_switching_a_layer_off_in_the_panel_reaches_another_process_at_its_next_
         return dict(__import__("json").loads(other.stdout.readline()))
 
     def switch(**layers: bool) -> None:
-        data = {layer: "on" for layer, on in layers.items() if on} | {"sem_threshold": "0.92"}
+        data = {layer: "on" for layer, on in layers.items() if on} | {"sem_threshold": "0.7", "check_words": "on"}
         assert admin_client.post(reverse("cachepanel:switches"), data).status_code == 302
 
     try:
         assert ask_there()["ans"] == "hit"
-        switch(emb=True, ret=True, ans=False, sem=False)
+        switch(emb=True, ret=True, ans=False, sem=True)
         assert ask_there()["ans"] == "bypass"  # the very next ask, with no wait
-        switch(emb=True, ret=True, ans=True, sem=False)
+        switch(emb=True, ret=True, ans=True, sem=True)
         assert ask_there()["ans"] == "hit"
     finally:
         other.terminate()

@@ -98,14 +98,55 @@ def test_the_semantic_curve_counts_right_and_wrong_hits_per_check_and_picks_a_sa
     assert best_setting(rows) == ("+ words", 0.9)
 
 
+def test_the_chosen_setting_is_shown_on_each_set_with_the_near_misses_it_serves():
+    from eval.semantic import PairOutcome, at_setting, report
+
+    pairs = [{"first": f"q{n}", "second": f"r{n}"} for n in range(3)]
+    outcomes = [
+        PairOutcome(same=True, similarity=0.93, words_pass=True, context_pass=True, kind="light paraphrase"),
+        PairOutcome(same=True, similarity=0.61, words_pass=True, context_pass=True, kind="paraphrase"),
+        PairOutcome(same=False, similarity=0.97, words_pass=True, context_pass=True, kind="opposite"),
+    ]
+    found = at_setting(pairs, outcomes, ("+ words", 0.7))
+    assert found["paraphrases"] == {"light paraphrase": [1, 1], "paraphrase": [0, 1]}
+    assert found["wrong"] == ["q2 / r2 (0.97)"]
+    text = "\n".join(report({"chosen": ("+ words", 0.7), "sets": {"held": {
+        "note": "Held aside.", "paraphrases": 2, "near misses": 1, "at chosen": found,
+        "curve": {check: [[0.5, 0, 0]] * 10 for check in ("threshold alone", "+ words", "+ context",
+                                                            "+ words and context")}}}}))  # fmt: skip
+    assert "Chosen on the tuned pairs (the most paraphrases with no wrong answer): + words at 0.7." in text
+    assert "light paraphrases 1 of 1, paraphrases 0 of 1 served; 1 wrong answers." in text
+    assert "- q2 / r2 (0.97)" in text
+
+
 def test_the_labelled_pairs_are_half_paraphrases_and_the_held_out_ones_apart():
     pairs_dir = QUESTIONS.parent / "pairs"
     sets = {path.stem: json.loads(path.read_text())["pairs"] for path in pairs_dir.glob("*.json")}
-    assert set(sets) == {"pairs", "pairs-heldout"}
+    assert set(sets) == {"pairs", "pairs-heldout", "pairs-heldout-2"}
     every = [pair for pairs in sets.values() for pair in pairs]
     assert len(every) >= 100
     assert sum(1 for p in every if p["same"]) * 2 == len(every)
     assert all(p["corpus"] in {"tutorial", "library"} and p["first"] != p["second"] for p in every)
-    assert all(p["same"] == (p["kind"] == "paraphrase") for p in every)
+    assert all(p["same"] == (p["kind"] in {"paraphrase", "light paraphrase"}) for p in every)
     tuned = {q.casefold() for p in sets["pairs"] for q in (p["first"], p["second"])}
-    assert not tuned & {q.casefold() for p in sets["pairs-heldout"] for q in (p["first"], p["second"])}
+    for held_out in ("pairs-heldout", "pairs-heldout-2"):
+        assert not tuned & {q.casefold() for p in sets[held_out] for q in (p["first"], p["second"])}
+
+
+def test_in_one_scope_a_question_may_be_served_from_another_pair_and_that_is_listed():
+    from eval.semantic import one_scope
+
+    pairs = [
+        {"first": "How do I delete a file?", "second": "How can I delete a file in Python?", "same": True,
+         "corpus": "library"},
+        {"first": "How do I create an empty directory?", "second": "How do I remove an empty directory?",
+         "same": False, "corpus": "library"},
+        {"first": "How do I copy a file?", "second": "How can I delete a file?", "same": True, "corpus": "library"},
+    ]  # fmt: skip
+    # [second i][first j]: the third pair's second question is nearest to the first pair's question.
+    similarities = [[0.90, 0.20, 0.60], [0.30, 0.95, 0.20], [0.92, 0.10, 0.80]]
+    contexts = [(["a"], ["a"]), (["b"], ["b"]), (["c"], ["c"])]
+    found = one_scope(pairs, similarities, contexts, ("+ words", 0.7))
+    assert found["right"] == 1  # the first paraphrase, from its own question
+    assert found["wrong"] == []  # create/remove: refused by the words
+    assert found["elsewhere"] == ["How do I delete a file? / How can I delete a file? (0.92)"]

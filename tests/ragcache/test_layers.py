@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from chat.generators.extractive import ExtractiveGenerator
 from ragcache import keys, values
-from ragcache.stats import hit_ratios, totals
+from ragcache.stats import hit_ratios, totals, with_ratios
 from tests.chat.factories import handbook
 from tests.ragcache.helpers import app_keys, ask, outcomes, redis, round_trips
 
@@ -21,7 +21,7 @@ TEA = "How hot should the water be for green tea?"
 def test_a_miss_then_a_hit_for_each_layer(settings):
     collection = handbook()
     first = ask(TEA, [collection.pk])
-    assert outcomes(first) == {"ret": "miss", "emb": "miss", "ans": "miss"}
+    assert outcomes(first) == {"ret": "miss", "emb": "miss", "sem": "miss", "ans": "miss"}
     second = ask(TEA, [collection.pk])
     assert outcomes(second) == {"ret": "hit", "ans": "hit"}  # the embedding was not needed
     assert second.text == first.text and second.citations == first.citations
@@ -103,7 +103,8 @@ def test_every_key_of_the_app_has_a_ttl_and_the_statistics_match_the_asks():
     ratios = hit_ratios()
     assert set(ratios) == {"5m", "1h", "1d"}
     assert ratios["5m"]["ans"]["ratio"] == pytest.approx(3 / 5) == ratios["1d"]["ans"]["ratio"]
-    assert ratios["5m"]["sem"]["ratio"] is None  # nothing looked up: no ratio, not zero
+    assert ratios["5m"]["sem"]["ratio"] == 0.0  # two cold questions, with no earlier similar one
+    assert with_ratios({"sem": {"hit": 0, "miss": 0}})["sem"]["ratio"] is None  # nothing looked up: none, not zero
 
 
 def test_ttls_carry_jitter():
@@ -147,9 +148,11 @@ def test_bumps_do_not_extend_the_life_of_the_generation_copies(django_capture_on
 
 
 @pytest.mark.parametrize("layer", ["ret", "ans"])
-def test_a_value_of_another_format_is_a_miss_deleted_and_counted_never_an_outage(layer):
+def test_a_value_of_another_format_is_a_miss_deleted_and_counted_never_an_outage(layer, settings):
     from ragcache.client import breaker
 
+    # The exact layers alone: with its retrieval gone, the same question would be a sem hit.
+    settings.RAGCACHE = {**settings.RAGCACHE, "ENABLED": {**settings.RAGCACHE["ENABLED"], "sem": False}}
     collection = handbook()
     expected = ask(TEA, [collection.pk]).text
     key = next(redis().scan_iter(match=f"rc:{layer}:*"))

@@ -34,6 +34,7 @@ def test_cache_control_no_cache_skips_reads_but_refreshes_the_entries(admin_user
     assert {layer: v["outcome"] for layer, v in trace["cache"].items()} == {
         "ret": "bypass",
         "emb": "bypass",
+        "sem": "bypass",
         "ans": "bypass",
     }
     assert trace["from_cache"] is False

@@ -15,10 +15,18 @@ TEA = "How hot should the water be for green tea?"
 
 
 def test_an_override_equal_to_the_default_is_no_override():
-    switches.switches_set(layers={"emb": True, "ret": True, "ans": False, "sem": False}, sem_threshold=0.92)
+    switches.switches_set(layers={"emb": True, "ret": True, "ans": False, "sem": True}, sem_threshold=0.7,
+                          checks={"words": True, "context": False})  # fmt: skip
     assert redis().hgetall(keys.switches()) == {b"ans": b"0"}
-    switches.switches_set(layers={"emb": True, "ret": True, "ans": True, "sem": True}, sem_threshold=0.85)
-    assert redis().hgetall(keys.switches()) == {b"sem": b"1", b"sem_threshold": b"0.85"}
+    switches.switches_set(layers={"emb": True, "ret": True, "ans": True, "sem": False}, sem_threshold=0.85,
+                          checks={"words": False, "context": True})  # fmt: skip
+    assert redis().hgetall(keys.switches()) == {
+        b"sem": b"0",
+        b"sem_threshold": b"0.85",
+        b"sem_check:words": b"0",
+        b"sem_check:context": b"1",
+    }
+    assert switches.current()["sem_check:words"] == {"on": False, "overridden": True}
     assert redis().ttl(keys.switches()) == -1  # configuration: never evicted
     switches.switches_reset()
     assert not redis().exists(keys.switches()) and switches.current()["ans"] == {"on": True, "overridden": False}
@@ -55,4 +63,4 @@ def test_an_ask_keeps_the_switches_its_lookup_saw_whatever_other_asks_see_meanwh
     with cache.answer_claim(keys.ans("g", "1", "q", "c"), cacheable=True, counted=True) as cached:
         assert cached is None
     assert cache.trace.get("ans", {}).get("outcome") != "bypass"  # ... this ask did not
-    assert cache.enabled("emb") is True and cache.threshold() == 0.92
+    assert cache.enabled("emb") is True and cache.threshold() == 0.7

@@ -121,7 +121,8 @@ def _write_questions(redis: Any, *, numbers: range, rng: random.Random, vectors:
         if number % 50 == 0:  # every 50th question in one of 20 semantic hashes, as with the layer on
             sem_scope = hashlib.sha1(f"semantic-{(number // 50) % 20}".encode()).hexdigest()  # noqa: S324
             sem_key = keys.sem(sem_scope, MODEL, GENERATOR, PROMPT)
-            entry = values.encode_semantic(answer_key=ans_key, question=question, vector=vector)
+            entry = values.encode_semantic(answer_key=ans_key, question=question, vector=vector,
+                                           context=[str(p[3]) for p in passages])  # fmt: skip
             pipe.hset(sem_key, keys.question_hash(cache_question), entry)
             pipe.expire(sem_key, ttl("sem"))
         written += 3
