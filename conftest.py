@@ -57,11 +57,12 @@ def services(postgres_url: str, redis_url: str) -> dict[str, str]:
 
 @pytest.fixture(autouse=True)
 def empty_cache(services: dict[str, str]) -> None:
-    """Every test starts with no cache entry of the app, no run-time switch, a closed
-    circuit, and no question counted by the rate limit."""
+    """Every test starts with no cache entry of the app, no run-time switch, no worker's
+    heartbeat, a closed circuit, and no question counted by the rate limit."""
     from django.core.cache import cache
+    from django_redis import get_redis_connection
 
-    from ragcache import catalog
+    from ragcache import catalog, keys
     from ragcache.client import breaker
     from ragcache.invalidation import flush_all
     from ragcache.switches import switches_reset
@@ -69,6 +70,7 @@ def empty_cache(services: dict[str, str]) -> None:
     breaker.reset()
     flush_all()
     switches_reset()
+    get_redis_connection("default").delete(keys.workers())
     catalog.forget()
     cache.delete_pattern("rl:*")  # type: ignore[attr-defined]  # django-redis
 

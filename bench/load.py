@@ -100,6 +100,11 @@ class Client:
         is_json = response_headers.get("content-type", "").startswith("application/json")
         return status, json.loads(raw) if is_json else None, elapsed
 
+    def post_bytes(self, path: str, data: bytes, content_type: str) -> tuple[int, bytes]:
+        """A POST of a body already encoded (a form, a file upload): the status and the body."""
+        status, _, raw, _ = self._exchange("POST", path, data, {"Content-Type": content_type})
+        return status, raw
+
     def sign_in(self, username: str, password: str) -> None:
         """Sign in through the admin's login form, as staff do: asks then act as that user
         (the cache-bypass header and the full trace are for staff)."""

@@ -36,6 +36,7 @@ OTHER_KINDS = {
     "catalog": "Catalog copy",
     "lock": "Single-flight locks",
     "switches": "Run-time switches",
+    "workers": "Worker heartbeats",
 }
 
 

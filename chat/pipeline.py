@@ -24,6 +24,7 @@ from documents.selectors import chunk_distances, chunks_by_ids, chunks_full_text
 from documents.textblocks import text_blocks
 from ragcache import keys
 from ragcache.layers import CacheRequest, Policy, SemanticEntry, SemanticHit
+from ragsite import metrics
 
 # Reciprocal-rank fusion: a chunk scores weight / (RRF_K + rank) on each list it is on.
 RRF_K = 60
@@ -147,6 +148,7 @@ def answer_stream(
         )  # fmt: skip
     finally:  # locks this ask still holds go now, not at their TTL
         cache.finish()
+        metrics.cache_observe(cache.trace)
 
 
 def _answer_steps(

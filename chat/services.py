@@ -19,6 +19,7 @@ from chat.generators import GenerationError
 from chat.models import Conversation, Message
 from chat.pipeline import Answer, answer, answer_stream
 from chat.selectors import Owner
+from documents.embedding import EmbeddingError
 from documents.models import Collection
 from documents.selectors import collections_readable_by
 from ragcache import catalog
@@ -150,6 +151,12 @@ def question_answer(
     raise AssertionError("a scope read from the database is never unverified")
 
 
+EMBEDDING_UNAVAILABLE = "The embedding service did not answer. Please try again in a moment."
+DATABASE_UNAVAILABLE = (
+    "The database did not answer: only questions answered before can be answered now. Please try again."
+)
+
+
 def trace_shown(trace: dict[str, Any], *, is_staff: bool) -> dict[str, Any]:
     """What an answer's trace tells its reader. Per-layer cache outcomes would tell anyone
     what others asked before (an embedding hit on a question only someone else asked):
@@ -219,6 +226,11 @@ def message_answer_stream(*, message: Message) -> Iterator[tuple[str, Any]]:
         raise
     except GenerationError as exc:
         _message_fail(message, str(exc))
+        yield "done", message
+        return
+    except EmbeddingError:
+        logger.exception("Answering message %s: the embedding service failed", message.pk)
+        _message_fail(message, EMBEDDING_UNAVAILABLE)
         yield "done", message
         return
     except Exception:

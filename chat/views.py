@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import get_object_or_404, redirect, render
@@ -21,6 +23,8 @@ from chat.ratelimits import ask_wait_seconds
 from chat.rendering import source_blocks
 from chat.selectors import assistant_message_for, document_passage, owner_for
 from chat.services import (
+    DATABASE_UNAVAILABLE,
+    EMBEDDING_UNAVAILABLE,
     AskError,
     collections_resolve,
     message_answer_stream,
@@ -29,9 +33,12 @@ from chat.services import (
     question_validate,
     trace_shown,
 )
+from documents.embedding import EmbeddingError
 from documents.models import Document
 from documents.selectors import collections_readable_by
 from ragcache.layers import Policy
+
+logger = logging.getLogger(__name__)
 
 
 @require_GET
@@ -179,6 +186,12 @@ def api_ask(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"error": str(exc)}, status=400)
     except GenerationError as exc:
         return JsonResponse({"error": str(exc)}, status=502)
+    except EmbeddingError:
+        logger.exception("The embedding service failed")
+        return JsonResponse({"error": EMBEDDING_UNAVAILABLE}, status=503)
+    except DatabaseError:
+        logger.exception("The database failed")
+        return JsonResponse({"error": DATABASE_UNAVAILABLE}, status=503)
     trace = trace_shown(result.trace, is_staff=is_staff)
     if asked_policy != Policy() and not is_staff:
         trace["cache_control"] = "ignored: only staff may bypass the cache"

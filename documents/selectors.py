@@ -188,3 +188,9 @@ def collection_catalog() -> tuple[int, list[tuple[int, str, bool]]]:
 
 def documents_with_chunk_counts() -> QuerySet[Document]:
     return Document.objects.defer("source", "text").annotate(chunk_count=Count("chunks"))
+
+
+def documents_by_status() -> dict[str, int]:
+    """How many documents are in each ingestion status (every status, zeros included)."""
+    counts = dict(Document.objects.values_list("status").annotate(count=Count("pk")).order_by())
+    return {status: int(counts.get(status, 0)) for status in Document.Status.values}

@@ -23,6 +23,7 @@ from documents.embedding import EmbeddingError, get_embedder
 from documents.models import Catalog, Chunk, Collection, Document
 from documents.parsing import SUPPORTED_EXTENSIONS, ParseError, content_type_for, parse_document
 from ragcache import catalog, generations
+from ragsite import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -336,6 +337,7 @@ def _ingest(document: Document) -> IngestResult:
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
         vectors = embedder.embed([text for _, text in batch])
+        metrics.chunks_embedded.inc(len(batch))
         embeddings.update(zip((h for h, _ in batch), vectors, strict=True))
         _set_progress(document, percent=round(90 * (start + len(batch)) / len(todo)))
 

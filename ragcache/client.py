@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TypeVar
 
+from django.db import DatabaseError
 from django_redis import get_redis_connection
 from redis import Redis
 from redis.exceptions import RedisError
@@ -112,7 +113,10 @@ def run(layer: str, call: Callable[[Redis], T]) -> T:
     client = connection()
     try:
         if breaker.needs_resync:
-            _resync(client)
+            try:
+                _resync(client)
+            except DatabaseError as exc:  # the flag stays set: no cache until the copies are rewritten
+                raise CacheUnavailable("the database did not answer to resync the copies") from exc
         result = call(client)
     except RedisError as exc:
         breaker.record_failure(layer, f"{type(exc).__name__}: {exc}")

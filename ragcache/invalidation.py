@@ -36,8 +36,9 @@ def flush_layer(name: str) -> int:
 
 
 def flush_all() -> int:
-    """Every key of the app but the run-time switches, which are settings, not cache."""
-    return _unlink_matching(keys.all_pattern(), keep=frozenset({keys.switches().encode()}))
+    """Every key of the app but the run-time switches, which are settings, and the workers'
+    heartbeats, which are health: neither is cache."""
+    return _unlink_matching(keys.all_pattern(), keep=frozenset({keys.switches().encode(), keys.workers().encode()}))
 
 
 def key_delete(key: str) -> int:

@@ -99,6 +99,11 @@ def switches() -> str:
     return f"{prefix()}switches"
 
 
+def workers() -> str:
+    """The workers' heartbeats (ragsite.health)."""
+    return f"{prefix()}workers"
+
+
 def census() -> str:
     return f"{prefix()}census"
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
 from celery.signals import worker_ready
+from kombu.exceptions import ChannelError
 
 from ragsite.embedded import configure_environment
 
@@ -14,6 +16,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ragsite.settings")
 if os.environ["DJANGO_SETTINGS_MODULE"] == "ragsite.settings":
     configure_environment()
 
+# Ingestion and the speed layer's background work (cache warming) queue apart, so that a
+# worker can be scaled for each (`celery worker -Q ingest`, `-Q cache`).
+QUEUES = ("ingest", "cache")
+
 app = Celery("ragsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
@@ -22,7 +28,27 @@ app.autodiscover_tasks()
 @worker_ready.connect  # the worker runs the solo pool: tasks run in this process
 def warm_up_embedder(**kwargs: object) -> None:
     from documents.embedding import warm_up
-    from ragsite import sweeper
+    from ragsite import health, sweeper
 
     warm_up()
     sweeper.start()
+    health.heartbeat_start()
+
+
+def queue_lengths() -> dict[str, int]:
+    """Tasks waiting in each of the site's queues, as the broker counts them."""
+    from ragcache.client import CacheUnavailable
+
+    try:
+        with app.connection_for_read() as connection:
+            connection.ensure_connection(max_retries=1)
+            return {queue: _queue_length(connection.default_channel, queue) for queue in QUEUES}
+    except Exception as exc:  # noqa: BLE001 (any broker failure: no figure rather than a wrong one)
+        raise CacheUnavailable(f"the broker did not answer: {type(exc).__name__}") from exc
+
+
+def _queue_length(channel: Any, queue: str) -> int:
+    try:
+        return int(channel.queue_declare(queue, passive=True).message_count)
+    except ChannelError:  # never declared, or (Redis) emptied: nothing waits in it
+        return 0

@@ -8,12 +8,14 @@ instead. Ctrl-C stops everything this started; the data under .data/ stays.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from ragsite.celery import QUEUES
 from ragsite.embedded import BASE_DIR, DATA_DIR, configure_environment
 
 DEMO_DIR = Path(os.environ.get("DEMO_DIR", "/usr/share/doc/python3.11/html/tutorial"))
@@ -22,6 +24,10 @@ DEMO_DESCRIPTION = "The tutorial of the Python 3.11 documentation, from Debian's
 ADDRESS = os.environ.get("RUN_ADDRESS", "127.0.0.1:8000")
 WORKERS = int(os.environ.get("WEB_WORKERS", "2"))
 THREADS = int(os.environ.get("WEB_THREADS", "8"))
+# Seconds a request may take (a streamed answer with a slow LLM is one request), and a
+# worker may take to finish its requests when told to stop.
+TIMEOUT = int(os.environ.get("WEB_TIMEOUT", "120"))
+GRACEFUL_TIMEOUT = int(os.environ.get("WEB_GRACEFUL_TIMEOUT", "10"))
 
 
 def manage(*args: str) -> None:
@@ -35,7 +41,7 @@ def web_command(address: str, *, dev: bool = False) -> list[str]:
         return [sys.executable, str(BASE_DIR / "manage.py"), "runserver", address]
     return [
         sys.executable, "-m", "gunicorn", "ragsite.wsgi", "--bind", address, "--workers", str(WORKERS),
-        "--threads", str(THREADS), "--timeout", "120", "--graceful-timeout", "10",
+        "--threads", str(THREADS), "--timeout", str(TIMEOUT), "--graceful-timeout", str(GRACEFUL_TIMEOUT),
     ]  # fmt: skip
 
 
@@ -48,6 +54,10 @@ def main() -> int:
     # A database connection for every thread of a worker, and no more.
     os.environ.setdefault("DATABASE_POOL_MAX", str(THREADS))
     configure_environment()
+    metrics_dir = DATA_DIR / "metrics"  # every process's counters, summed by /metrics; a new run starts at zero
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))
     print(f"PostgreSQL: {os.environ['DATABASE_URL']}\nRedis:      {os.environ['REDIS_URL']}", flush=True)
     manage("migrate", "--noinput")
     if not dev:
@@ -59,7 +69,22 @@ def main() -> int:
         print(f"No demo collection: {DEMO_DIR} is missing (Debian package python3.11-doc).", flush=True)
 
     children = [
-        subprocess.Popen([sys.executable, "-m", "celery", "-A", "ragsite", "worker", "--pool", "solo", "-l", "INFO"]),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "ragsite",
+                "worker",
+                "--pool",
+                "solo",
+                "-l",
+                "INFO",
+                "-Q",
+                ",".join(QUEUES),
+            ]
+        ),  # fmt: skip
         subprocess.Popen(web_command(ADDRESS, dev=dev)),
     ]
     print(f"\nragsite is at http://{ADDRESS}/ (admin: http://{ADDRESS}/admin/). Ctrl-C stops it.\n", flush=True)

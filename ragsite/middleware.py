@@ -1,5 +1,6 @@
 """Server-Timing on every response: the time Django spent on it, so a client (a browser's
-network panel, the benchmarks) can tell server time from the network's."""
+network panel, the benchmarks) can tell server time from the network's; and the same
+time, with the status, in the metrics."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import time
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponseBase
+
+from ragsite import metrics
 
 
 class ServerTimingMiddleware:
@@ -17,5 +20,8 @@ class ServerTimingMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         # A streamed response is timed to its headers, not to its last byte.
-        response["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
+        seconds = time.perf_counter() - started
+        response["Server-Timing"] = f"app;dur={seconds * 1000:.2f}"
+        metrics.requests.labels(request.method or "", str(response.status_code)).inc()
+        metrics.request_seconds.labels(request.method or "").observe(seconds)
         return response

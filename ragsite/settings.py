@@ -119,6 +119,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 INGEST_MAX_ATTEMPTS = env.int("INGEST_MAX_ATTEMPTS", default=3)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "ingest"
+CELERY_TASK_ROUTES = {"documents.tasks.*": {"queue": "ingest"}, "ragcache.tasks.*": {"queue": "cache"}}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -206,6 +208,11 @@ RAGCACHE = {
     # Asks waiting for another's answer wait no longer than that answer's LLM call may take.
     "LOCK_WAIT": {"ans": OPENAI_TIMEOUT_SECONDS},
 }
+# /metrics answers staff, and a scraper sending "Authorization: Bearer {METRICS_TOKEN}".
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Workers write a heartbeat this often; /readyz wants one newer than WORKER_SEEN_SECONDS.
+WORKER_HEARTBEAT_SECONDS = env.float("WORKER_HEARTBEAT_SECONDS", default=10.0)
+WORKER_SEEN_SECONDS = env.float("WORKER_SEEN_SECONDS", default=60.0)
 # Each web and worker process publishes, this often, a change whose publish on commit
 # failed (ragsite/sweeper.py): the bound on a lost publish's stale window.
 PUBLISH_SWEEP_SECONDS = env.float("PUBLISH_SWEEP_SECONDS", default=2.0)

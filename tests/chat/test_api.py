@@ -163,3 +163,11 @@ def test_with_redis_down_the_scope_comes_from_the_database(redis_server, django_
     finally:
         redis_server.start()
     assert response.status_code == 400 and "Unknown collection: Handbook." in response.json()["error"]
+
+
+def test_an_embedding_service_that_fails_is_a_503_with_a_reason_not_a_500(openai_embeddings):
+    handbook()  # ingested through the embedding service, which then fails
+    openai_embeddings.fail_after(0)
+    response = post(Client(), {"question": "A question nobody asked before?"})
+    assert response.status_code == 503
+    assert response.json() == {"error": "The embedding service did not answer. Please try again in a moment."}

@@ -161,6 +161,15 @@ def test_a_failing_language_model_shows_an_error_and_stores_no_answer(openai_cha
     assert (reply.status, reply.content, reply.citations) == ("failed", "", [])
 
 
+def test_a_failing_embedding_service_says_so_in_the_chat(openai_embeddings):
+    handbook()
+    client = Client()
+    openai_embeddings.fail_after(0)
+    events = stream(client, asked_message(ask(client, "A question nobody asked before?")))
+    assert events[-1][0] == "done" and "The embedding service did not answer" in events[-1][1]
+    assert Message.objects.get(role="assistant").status == "failed"
+
+
 def test_html_in_questions_and_documents_renders_as_text():
     collection = Collection.objects.create(name="Web")
     document_ingested(

@@ -10,6 +10,7 @@ import pytest
 
 from documents.models import Document
 from documents.services import document_create
+from ragsite import health
 from tests.documents.factories import collection_create
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -35,6 +36,7 @@ def test_a_real_worker_ingests_what_an_upload_queued(test_database_url, redis_ur
         "CELERY_BROKER_URL": redis_url,
         "SECRET_KEY": "worker-test-" + "k" * 40,
         "DEBUG": "0",
+        "WORKER_HEARTBEAT_SECONDS": "1",
     }
     log = tmp_path / "worker.log"
     with log.open("wb") as out:
@@ -57,6 +59,8 @@ def test_a_real_worker_ingests_what_an_upload_queued(test_database_url, redis_ur
         assert status == "ready", log.read_text()[-3000:]
         assert Document.objects.get(pk=document.pk).chunks.count() == 1
         assert "documents.tasks.ingest_document" in log.read_text()
+        seen = health.worker_last_seen()  # the worker's heartbeat, which /readyz reads
+        assert seen is not None and seen < 5
     finally:
         worker.terminate()
         worker.wait(30)

@@ -81,6 +81,8 @@ def test_make_run_serves_the_site_with_the_demo_collection_and_keeps_data_across
         wait_for(lambda: page(f"http://127.0.0.1:{port}/admin/login/") == 200, timeout=120, what="the site", log=log)
         database_url = re.search(r"PostgreSQL: (\S+)", log.read_text()).group(1)
         wait_for(lambda: statuses(database_url) == ["ready", "ready"], timeout=120, what="the demo", log=log)
+        assert page(f"http://127.0.0.1:{port}/readyz") == 200  # the worker it started is seen
+        assert list((data_dir / "metrics").glob("counter_*.db"))  # the web workers count for /metrics
     finally:
         assert stop(process) == 0
     first_run = log.read_text()
