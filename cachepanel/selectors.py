@@ -13,7 +13,7 @@ from typing import Any
 
 from cachepanel import charts
 from documents.models import Chunk, Collection, Document
-from ragcache import census, client, generations, stats, switches
+from ragcache import census, client, generations, popular, stats, switches
 from ragcache.browse import KeyDetail, KeyPage, key_detail, keys_page
 from ragcache.client import CacheUnavailable
 from ragcache.conf import LAYERS, conf
@@ -85,6 +85,7 @@ class Overview:
     copies_ttl: int | None = None
     server: dict[str, Any] = field(default_factory=dict)
     semantic: dict[str, Any] = field(default_factory=dict)
+    warming: dict[str, Any] = field(default_factory=dict)
     totals_day: dict[str, float] = field(default_factory=dict)
     census_max_age: int = field(default_factory=lambda: int(conf()["CENSUS_MAX_AGE"]))
 
@@ -123,6 +124,7 @@ def overview_read() -> Overview:
         info = client.run("panel", lambda redis: redis.info())
         copies, copies_ttl = generations.copies()
         current = switches.current()
+        warmed = popular.warming_last()
     except CacheUnavailable as exc:
         overview = Overview(availability=availability_read(str(exc) or "Redis did not answer."))
         overview.generations = _generation_rows(collections, None)
@@ -152,6 +154,7 @@ def overview_read() -> Overview:
     overview.generations = _generation_rows(collections, copies)
     overview.copies_ttl = copies_ttl if copies_ttl >= 0 else None
     overview.server = _server(info)
+    overview.warming = {"on": bool(conf()["WARMING"]), "questions": conf()["WARMING_QUESTIONS"], "last": warmed}
     threshold = current[switches.THRESHOLD]
     overview.semantic = {
         "on": current["sem"]["on"],

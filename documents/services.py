@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
+from django.dispatch import Signal
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
@@ -375,6 +376,11 @@ def _ingest(document: Document) -> IngestResult:
     return IngestResult(chunks=len(pieces), embedded=len(new_texts), reused=len(pieces) - len(new_texts))
 
 
+# Sent once new generations reached Redis: older cache entries of these collections are
+# now unreachable (chat warms their popular questions again, when warming is on).
+generations_published = Signal()
+
+
 def collections_bump(*, collection_ids: set[int]) -> None:
     """Bump generations in the current transaction; publish them to Redis once it commits."""
     if not collection_ids:
@@ -405,6 +411,7 @@ def generations_publish(bumped: Mapping[int, int]) -> int:
         Collection.objects.filter(pk=collection_id, published_generation__lt=generation).update(
             published_generation=generation
         )
+    generations_published.send(sender=Collection, collection_ids=sorted(bumped))
     return len(bumped)
 
 

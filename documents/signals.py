@@ -44,8 +44,10 @@ def document_deleted(sender: type[Document], instance: Document, **kwargs: Any) 
 
 
 def document_changed(document_id: int, collection_ids: set[int]) -> None:
-    collections_bump(collection_ids=collection_ids)
+    # On commit, the entries citing the document go first, then the new generations are
+    # published: whatever is cached after the publish (warming's answers) stays.
     transaction.on_commit(lambda: invalidate_document(document_id), robust=True)
+    collections_bump(collection_ids=collection_ids)
 
 
 @receiver(post_save, sender=Collection)

@@ -99,6 +99,25 @@ def switches() -> str:
     return f"{prefix()}switches"
 
 
+def popular(collection_ids: Iterable[int]) -> str:
+    """How often each question was asked of this set of collections, lately (warming)."""
+    return f"{prefix()}popular:{','.join(str(cid) for cid in sorted_ids(collection_ids))}"
+
+
+def popular_sets(collection_id: int) -> str:
+    """The popular-question keys whose sets include this collection."""
+    return f"{prefix()}popular-sets:{collection_id}"
+
+
+def warming_pending(collection_id: int) -> str:
+    return f"{prefix()}warming:{collection_id}"
+
+
+def warming() -> str:
+    """What the last warming did, for the cache panel."""
+    return f"{prefix()}warming"
+
+
 def workers() -> str:
     """The workers' heartbeats (ragsite.health)."""
     return f"{prefix()}workers"

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from redis import Redis
 
-from ragcache import client, keys, leases, switches, values
+from ragcache import client, keys, leases, popular, switches, values
 from ragcache.catalog import ScopeUnverified
 from ragcache.client import CacheUnavailable
 from ragcache.conf import conf, ttl
@@ -58,6 +58,7 @@ class Policy:
 
     read: bool = True
     write: bool = True
+    counted: bool = True  # toward the popular questions warming answers again (not warming's own asks)
 
     @classmethod
     def from_cache_control(cls, header: str) -> Policy:
@@ -217,6 +218,8 @@ class CacheRequest:
             "ret_suffix": keys.ret_suffix(embed_model, mode, k, question),
             "ans_stem": keys.ans_stem(generator, prompt_version, question),
             "sem_suffix": keys.sem_suffix(embed_model, generator, prompt_version),
+            "popular": popular.entry(ids, question) if conf()["WARMING"] and answer_cacheable and self.policy.counted
+            else None,
             "token": token, "lock_ttl": conf()["LOCK_TTL"]["emb"], "ids": [str(cid) for cid in ids],
             "catalog": None if catalog_version is None else str(catalog_version),
         })  # fmt: skip

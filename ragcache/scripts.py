@@ -107,6 +107,16 @@ if ret_missed and a['read'] and on['emb'] then
     emb_status = 3
   end
 end
+-- With warming on, the question counts toward its collections' popular ones.
+local popular = a['popular']
+if popular and popular ~= cjson.null then
+  redis.call('ZINCRBY', popular['key'], 1, popular['question'])
+  redis.call('EXPIRE', popular['key'], popular['ttl'])
+  for _, set_key in ipairs(popular['sets']) do
+    redis.call('SADD', set_key, popular['key'])
+    redis.call('EXPIRE', set_key, popular['ttl'])
+  end
+end
 -- A new question: the scope's earlier questions, for the sem layer, in this same trip.
 local sem = {}
 if ret_missed and a['read'] and a['answer_cacheable'] and on['sem'] and a['sem_suffix'] ~= cjson.null then

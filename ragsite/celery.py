@@ -4,9 +4,10 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import before_task_publish, task_prerun, worker_ready
 from kombu.exceptions import ChannelError
 
+from ragsite import requestid
 from ragsite.embedded import configure_environment
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ragsite.settings")
@@ -23,6 +24,8 @@ QUEUES = ("ingest", "cache")
 app = Celery("ragsite")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+before_task_publish.connect(requestid.task_headers_add, weak=False)
+task_prerun.connect(requestid.task_started, weak=False)
 
 
 @worker_ready.connect  # the worker runs the solo pool: tasks run in this process

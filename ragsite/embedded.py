@@ -172,4 +172,3 @@ def configure_environment() -> None:
         redis = _SharedRedis(DATA_DIR / "redis")
         atexit.register(redis.stop)
         os.environ["REDIS_URL"] = redis.url
-    os.environ.setdefault("CELERY_BROKER_URL", os.environ["REDIS_URL"])

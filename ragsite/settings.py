@@ -13,6 +13,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from ragsite import redis_urls
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_SECRET_KEY = "django-insecure-ragsite-development-key"  # noqa: S105 (refused with DEBUG off)
 
@@ -45,6 +47,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "ragsite.requestid.RequestIdMiddleware",
     "ragsite.middleware.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -91,28 +94,20 @@ DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
     "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),  # seconds a request waits for a connection
 }
 
+# One Redis (redis://) or the primary Redis Sentinel names (sentinel://): ragsite/redis_urls.py.
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
-CACHES = {
-    "default": {
-        "BACKEND": "django_redis.cache.RedisCache",
-        "LOCATION": REDIS_URL,
-        "OPTIONS": {
-            "CLIENT_CLASS": "django_redis.client.DefaultClient",
-            "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
-            "SOCKET_CONNECT_TIMEOUT": 0.25,
-            "SOCKET_TIMEOUT": 0.25,
-        },
-        "KEY_PREFIX": "ragsite",
-    }
-}
+CACHES = {"default": {**redis_urls.cache_settings(REDIS_URL), "KEY_PREFIX": "ragsite"}}
 
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+# The broker is the same Redis unless CELERY_BROKER_URL says otherwise.
+BROKER_IS_REDIS_URL = "CELERY_BROKER_URL" not in os.environ
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=redis_urls.broker_url(REDIS_URL))
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
 # A task taken by a worker that died is delivered again after this many seconds; longer
 # than any one ingestion takes (one that outlasts it runs twice, harmlessly).
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=900)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
+    **(redis_urls.broker_transport_options(REDIS_URL) if BROKER_IS_REDIS_URL else {}),
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
     "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 4)),
     "unacked_restore_throttle": 1,
@@ -120,11 +115,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 INGEST_MAX_ATTEMPTS = env.int("INGEST_MAX_ATTEMPTS", default=3)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "ingest"
-CELERY_TASK_ROUTES = {"documents.tasks.*": {"queue": "ingest"}, "ragcache.tasks.*": {"queue": "cache"}}
+CELERY_TASK_ROUTES = {"documents.tasks.*": {"queue": "ingest"}, "chat.tasks.*": {"queue": "cache"}}
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The worker logs through LOGGING as the web does: the same format, the request id.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -201,6 +198,8 @@ RAGCACHE = {
         "sem": env.bool("CACHE_SEMANTIC", default=True),
     },
     "SEM_THRESHOLD": env.float("CACHE_SEMANTIC_THRESHOLD", default=0.7),
+    "WARMING": env.bool("CACHE_WARMING", default=False),
+    "WARMING_QUESTIONS": env.int("CACHE_WARMING_QUESTIONS", default=20),
     "SEM_CHECKS": {
         "words": env.bool("CACHE_SEMANTIC_CHECK_WORDS", default=True),
         "context": env.bool("CACHE_SEMANTIC_CHECK_CONTEXT", default=False),
@@ -247,11 +246,22 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
+# Every line carries the request id (ragsite/requestid.py); LOG_FORMAT=json for collectors.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "ragsite.requestid.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"},
+        "json": {"()": "ragsite.requestid.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if env.str("LOG_FORMAT", default="plain") == "json" else "plain",
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"pgserver": {"level": "WARNING"}},
 }

@@ -10,7 +10,7 @@ import pytest
 
 from documents.models import Document
 from documents.services import document_create
-from ragsite import health
+from ragsite import health, requestid
 from tests.documents.factories import collection_create
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -46,9 +46,13 @@ def test_a_real_worker_ingests_what_an_upload_queued(test_database_url, redis_ur
             cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
-        document = document_create(
-            collection=collection_create(), filename="tea.txt", data=b"Brew green tea at eighty degrees."
-        )  # autocommit: the task is sent at once, as after a request
+        asking = requestid.current.set("upload-7f3a")  # as the upload's request set it
+        try:
+            document = document_create(
+                collection=collection_create(), filename="tea.txt", data=b"Brew green tea at eighty degrees."
+            )  # autocommit: the task is sent at once, as after a request
+        finally:
+            requestid.current.reset(asking)
         deadline = time.monotonic() + 120
         status = "pending"
         while time.monotonic() < deadline and worker.poll() is None:
@@ -59,6 +63,9 @@ def test_a_real_worker_ingests_what_an_upload_queued(test_database_url, redis_ur
         assert status == "ready", log.read_text()[-3000:]
         assert Document.objects.get(pk=document.pk).chunks.count() == 1
         assert "documents.tasks.ingest_document" in log.read_text()
+        lines = log.read_text().splitlines()
+        task_lines = [line for line in lines if "ingest_document" in line and "succeeded" in line]
+        assert task_lines and all("[upload-7f3a]" in line for line in task_lines), log.read_text()[-3000:]
         seen = health.worker_last_seen()  # the worker's heartbeat, which /readyz reads
         assert seen is not None and seen < 5
     finally:
