@@ -26,14 +26,13 @@ def popular_warm(collection_ids: list[int]) -> int:
     started = time.perf_counter()
     limit = conf()["WARMING_QUESTIONS"]
     try:
-        found = [pair for cid in collection_ids for pair in popular.questions_top(cid, limit)]
+        asked = popular.questions_top(collection_ids, limit)
     except CacheUnavailable:
         return 0  # without Redis there is nothing to warm
-    asked = list(dict.fromkeys((tuple(ids), question) for ids, question in found))[:limit]
     cached = 0
     for ids, question in asked:
         try:
-            result = answer(question=question, collection_ids=list(ids), cache_policy=WARMING_POLICY)
+            result = answer(question=question, collection_ids=ids, cache_policy=WARMING_POLICY)
         except Exception:  # one question failing must not stop the others
             logger.exception("Warming %r failed", question)
             continue

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import get_object_or_404, redirect, render
@@ -189,7 +189,7 @@ def api_ask(request: HttpRequest) -> JsonResponse:
     except EmbeddingError:
         logger.exception("The embedding service failed")
         return JsonResponse({"error": EMBEDDING_UNAVAILABLE}, status=503)
-    except DatabaseError:
+    except (OperationalError, InterfaceError):  # unreachable; a programming error stays a 500
         logger.exception("The database failed")
         return JsonResponse({"error": DATABASE_UNAVAILABLE}, status=503)
     trace = trace_shown(result.trace, is_staff=is_staff)

@@ -27,11 +27,10 @@ DEFAULTS: dict[str, Any] = {
     "SEM_CHECKS": {"words": True, "context": False},
     "SEM_CANDIDATES": 5,  # earlier questions above the threshold tried, the most similar first
     # After a collection changes, answer again in the background its most asked questions
-    # of the last POPULAR_TTL seconds, at most WARMING_QUESTIONS of them (chat.tasks).
+    # of today and yesterday, at most WARMING_QUESTIONS of them (chat.tasks).
     "WARMING": False,
     "WARMING_QUESTIONS": 20,
     "WARMING_DELAY": 5,  # seconds from a change to its warming: one upload's changes come as a burst
-    "POPULAR_TTL": 86400,
     "SEM_MAX_ENTRIES": 500,  # questions remembered per scope, generation and generator
     "GENERATIONS_TTL": 300,  # the Redis copy of the generations is re-read from PostgreSQL this often
     "GENERATION_LOADER": "documents.selectors.collection_generations",

@@ -99,9 +99,9 @@ def switches() -> str:
     return f"{prefix()}switches"
 
 
-def popular(collection_ids: Iterable[int]) -> str:
-    """How often each question was asked of this set of collections, lately (warming)."""
-    return f"{prefix()}popular:{','.join(str(cid) for cid in sorted_ids(collection_ids))}"
+def popular(collection_ids: Iterable[int], day: int) -> str:
+    """How often each question was asked of this set of collections on this day (warming)."""
+    return f"{prefix()}popular:{','.join(str(cid) for cid in sorted_ids(collection_ids))}:{day}"
 
 
 def popular_sets(collection_id: int) -> str:

@@ -1,9 +1,10 @@
 """The questions asked most often of each set of collections, lately: what warming
 answers again after a change (chat.tasks.popular_warm).
 
-The lookup script counts each question in `rc:popular:{ids}` (a sorted set, TTL
-POPULAR_TTL) and lists that key under each of its collections in `rc:popular-sets:{id}`,
-in the same round trip, and only while warming is on.
+The lookup script counts each question in `rc:popular:{ids}:{day}` (a sorted set per
+day, kept two days: "lately" is today and yesterday) and lists that key under each of its
+collections in `rc:popular-sets:{id}`, in the same round trip, and only while warming is
+on.
 """
 
 from __future__ import annotations
@@ -18,30 +19,44 @@ from redis import Redis
 from ragcache import client, keys
 from ragcache.conf import conf
 
+DAY = 86400
+
+
+def today() -> int:
+    return int(time.time() // DAY)
+
 
 def entry(collection_ids: Sequence[int], question: str) -> dict[str, Any]:
-    """What the lookup script needs to count a question."""
-    key = keys.popular(collection_ids)
-    return {"key": key, "question": question, "ttl": conf()["POPULAR_TTL"],
+    """What the lookup script needs to count a question: today's key, kept two days."""
+    key = keys.popular(collection_ids, today())
+    return {"key": key, "question": question, "ttl": 2 * DAY,
             "sets": [keys.popular_sets(cid) for cid in collection_ids]}  # fmt: skip
 
 
-def questions_top(collection_id: int, limit: int) -> list[tuple[list[int], str]]:
-    """The most asked questions of any set of collections that includes this one, with
-    that set: at most `limit`, the most asked first."""
+def questions_top(collection_ids: Sequence[int], limit: int) -> list[tuple[list[int], str]]:
+    """The questions asked most today and yesterday of any set of collections that
+    includes one of these, with that set: at most `limit`, the most asked first."""
+    recent = {today(), today() - 1}
 
-    def read(redis: Redis) -> list[tuple[float, list[int], str]]:
-        found: list[tuple[float, list[int], str]] = []
-        for set_key in redis.smembers(keys.popular_sets(collection_id)):  # type: ignore[union-attr]
-            name = set_key.decode() if isinstance(set_key, bytes) else str(set_key)
-            ids = [int(part) for part in name.rsplit(":", 1)[1].split(",") if part]
-            ranked: list[Any] = redis.zrevrange(name, 0, limit - 1, withscores=True)  # type: ignore[assignment]
-            for question, score in ranked:
-                found.append((float(score), ids, question.decode() if isinstance(question, bytes) else str(question)))
-        return found
+    def read(redis: Redis) -> dict[tuple[tuple[int, ...], str], float]:
+        counts: dict[tuple[tuple[int, ...], str], float] = {}
+        for collection_id in collection_ids:
+            for member in redis.smembers(keys.popular_sets(collection_id)):  # type: ignore[union-attr]
+                name = member.decode() if isinstance(member, bytes) else str(member)
+                ids_part, day = name.rsplit(":", 2)[1:]  # rc:popular:{ids}:{day}
+                if int(day) not in recent:  # an older day's key: expired, or about to
+                    redis.srem(keys.popular_sets(collection_id), member)
+                    continue
+                ids = tuple(int(part) for part in ids_part.split(",") if part)
+                ranked: list[Any] = redis.zrevrange(name, 0, limit - 1, withscores=True)  # type: ignore[assignment]
+                for question, score in ranked:
+                    text = question.decode() if isinstance(question, bytes) else str(question)
+                    counts[(ids, text)] = counts.get((ids, text), 0.0) + float(score)
+        return counts
 
-    ranked = sorted(client.run("warming", read), key=lambda row: -row[0])
-    return [(ids, question) for _, ids, question in ranked[:limit]]
+    counts = client.run("warming", read)
+    ranked = sorted(counts.items(), key=lambda item: -item[1])[:limit]
+    return [(list(ids), question) for (ids, question), _ in ranked]
 
 
 def warming_record(*, collection_ids: Sequence[int], questions: int, hits_before: int, seconds: float) -> None:

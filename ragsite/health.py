@@ -17,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
+from redis.exceptions import RedisError
 
 from ragcache import client, keys
 from ragcache.client import CacheUnavailable
@@ -31,7 +32,9 @@ def readiness() -> dict[str, Any]:
         seen = worker_last_seen()
         redis, worker = "ok", _worker(seen)
     except CacheUnavailable as exc:
-        redis, worker = f"unreachable: {exc}", "unknown: Redis is unreachable"
+        # Redis's own error names its address: the type is enough for a public page.
+        detail = type(exc.__cause__).__name__ if isinstance(exc.__cause__, RedisError) else str(exc)
+        redis, worker = f"unreachable: {detail}", "unknown: Redis is unreachable"
     if database != "ok" or not (worker == "ok" or worker.startswith("unknown")):
         status = "unavailable"
     else:
@@ -51,13 +54,15 @@ def worker_beat(name: str | None = None) -> None:
     field = name or f"{socket.gethostname()}:{threading.get_native_id()}"
     seconds = settings.WORKER_SEEN_SECONDS
 
-    def beat(redis: Any) -> None:
-        pipe = redis.pipeline(transaction=False)
-        pipe.hset(keys.workers(), field, repr(time.time()))
-        pipe.expire(keys.workers(), max(3600, int(seconds) * 10))  # all workers gone for long: the hash goes
+    # Straight to Redis, not through client.run: after a Redis error that would first
+    # resync the generation copies from PostgreSQL, and a worker is alive without it.
+    pipe = client.connection().pipeline(transaction=False)
+    pipe.hset(keys.workers(), field, repr(time.time()))
+    pipe.expire(keys.workers(), max(3600, int(seconds) * 10))  # all workers gone for long: the hash goes
+    try:
         pipe.execute()
-
-    client.run("health", beat)
+    except RedisError as exc:
+        raise CacheUnavailable(type(exc).__name__) from exc
 
 
 def heartbeat_start() -> None:

@@ -34,13 +34,13 @@ def manage(*args: str) -> None:
     subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), *args], check=True)
 
 
-def web_command(address: str, *, dev: bool = False) -> list[str]:
+def web_command(address: str, *, dev: bool = False, workers: int | None = None) -> list[str]:
     """The web server: gunicorn's threaded workers (a streamed answer holds one thread, not
     a process), or runserver for development."""
     if dev:
         return [sys.executable, str(BASE_DIR / "manage.py"), "runserver", address]
     return [
-        sys.executable, "-m", "gunicorn", "ragsite.wsgi", "--bind", address, "--workers", str(WORKERS),
+        sys.executable, "-m", "gunicorn", "ragsite.wsgi", "--bind", address, "--workers", str(workers or WORKERS),
         "--threads", str(THREADS), "--timeout", str(TIMEOUT), "--graceful-timeout", str(GRACEFUL_TIMEOUT),
     ]  # fmt: skip
 

@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from django.db import DatabaseError
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -61,13 +62,16 @@ class _StateCollector(Collector):
         from ragcache.client import CacheUnavailable, breaker
         from ragsite.celery import queue_lengths
 
-        documents = GaugeMetricFamily("ragsite_documents", "Documents by ingestion status.", labels=["status"])
-        for status, count in documents_by_status().items():
-            documents.add_metric([status], count)
-        yield documents
-        # Its rate is ingestion's throughput wherever the workers run (their own counter,
-        # ragsite_chunks_embedded, reaches /metrics only from processes on this host).
-        yield GaugeMetricFamily("ragsite_chunks", "Chunks searchable, every collection.", value=Chunk.objects.count())
+        # Without the database, these gauges are left out; the counters still come.
+        with contextlib.suppress(DatabaseError):
+            documents = GaugeMetricFamily("ragsite_documents", "Documents by ingestion status.", labels=["status"])
+            for status, count in documents_by_status().items():
+                documents.add_metric([status], count)
+            yield documents
+            # Its rate is ingestion's throughput wherever the workers run (their own counter,
+            # ragsite_chunks_embedded, reaches /metrics only from processes on this host).
+            chunks = Chunk.objects.count()
+            yield GaugeMetricFamily("ragsite_chunks", "Chunks searchable, every collection.", value=chunks)
         breaker_help = "1 while this process's circuit breaker skips Redis."
         yield GaugeMetricFamily("ragsite_cache_breaker_open", breaker_help, value=int(breaker.is_open))
         queues = GaugeMetricFamily("ragsite_queue_length", "Tasks waiting in each Celery queue.", labels=["queue"])

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 SOCKET_TIMEOUT = 0.25  # seconds: a Redis that does not answer is a miss, not a wait
 
@@ -24,7 +24,14 @@ class SentinelURL:
     sentinels: list[tuple[str, int]]
     service: str  # the primary's name in the sentinels' configuration
     db: int
+    username: str | None
     password: str | None
+
+    def credentials(self) -> str:
+        """As they go back into a URL: "user:password@", ":password@" or nothing."""
+        if not (self.username or self.password):
+            return ""
+        return f"{quote(self.username or '', safe='')}:{quote(self.password or '', safe='')}@"
 
 
 def sentinel_parse(url: str) -> SentinelURL | None:
@@ -33,7 +40,7 @@ def sentinel_parse(url: str) -> SentinelURL | None:
     if parts.scheme != "sentinel":
         return None
     credentials, _, hosts = parts.netloc.rpartition("@")
-    password = credentials.partition(":")[2] or None if credentials else None
+    username, _, password = (unquote(part) for part in credentials.partition(":"))
     sentinels = []
     for host in hosts.split(","):
         name, _, port = host.partition(":")
@@ -41,7 +48,8 @@ def sentinel_parse(url: str) -> SentinelURL | None:
     service, _, db = parts.path.strip("/").partition("/")
     if not service or not sentinels:
         raise ValueError("A sentinel URL names its sentinels and its service: sentinel://host:26379/mymaster/0")
-    return SentinelURL(sentinels=sentinels, service=service, db=int(db or 0), password=password)
+    return SentinelURL(sentinels=sentinels, service=service, db=int(db or 0), username=username or None,
+                       password=password or None)  # fmt: skip
 
 
 def cache_settings(url: str) -> dict[str, Any]:
@@ -55,7 +63,6 @@ def cache_settings(url: str) -> dict[str, Any]:
     sentinel = sentinel_parse(url)
     if sentinel is None:
         return {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": url, "OPTIONS": options}
-    password = f":{quote(sentinel.password, safe='')}@" if sentinel.password else ""
     options |= {
         "CLIENT_CLASS": "django_redis.client.SentinelClient",
         "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
@@ -63,7 +70,7 @@ def cache_settings(url: str) -> dict[str, Any]:
         "SENTINELS": sentinel.sentinels,
         "SENTINEL_KWARGS": {"socket_timeout": SOCKET_TIMEOUT, "socket_connect_timeout": SOCKET_TIMEOUT},
     }
-    location = f"redis://{password}{sentinel.service}/{sentinel.db}"
+    location = f"redis://{sentinel.credentials()}{sentinel.service}/{sentinel.db}"
     return {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": location, "OPTIONS": options}
 
 
@@ -72,8 +79,8 @@ def broker_url(url: str) -> str:
     sentinel = sentinel_parse(url)
     if sentinel is None:
         return url
-    password = f":{quote(sentinel.password, safe='')}@" if sentinel.password else ""
-    return ";".join(f"sentinel://{password}{host}:{port}/{sentinel.db}" for host, port in sentinel.sentinels)
+    credentials = sentinel.credentials()
+    return ";".join(f"sentinel://{credentials}{host}:{port}/{sentinel.db}" for host, port in sentinel.sentinels)
 
 
 def broker_transport_options(url: str) -> dict[str, Any]:

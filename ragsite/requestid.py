@@ -13,10 +13,10 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, cast
 
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
 
 HEADER = "X-Request-ID"
 SANE = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -31,13 +31,25 @@ class RequestIdMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         asked = request.headers.get(HEADER, "")
-        token = current.set(asked if SANE.fullmatch(asked) else uuid.uuid4().hex)
+        request_id = asked if SANE.fullmatch(asked) else uuid.uuid4().hex
+        token = current.set(request_id)
         try:
             response = self.get_response(request)
-            response[HEADER] = current.get()
+            response[HEADER] = request_id
+            if isinstance(response, StreamingHttpResponse) and not response.is_async:  # made after this returns
+                response.streaming_content = _under(request_id, cast(Iterator[bytes], response.streaming_content))
             return response
         finally:
             current.reset(token)
+
+
+def _under(request_id: str, content: Iterator[bytes]) -> Iterator[bytes]:
+    """A streamed body made under its request's id: what it logs names the request."""
+    token = current.set(request_id)
+    try:
+        yield from content
+    finally:
+        current.reset(token)
 
 
 class RequestIdFilter(logging.Filter):

@@ -36,7 +36,9 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     """Prometheus's text format, for staff or a scraper with the token; others learn nothing."""
     token = settings.METRICS_TOKEN
     bearer = request.headers.get("Authorization", "")
-    allowed = request.user.is_staff or (token and secrets.compare_digest(bearer, f"Bearer {token}"))
+    # As bytes: compare_digest refuses a str with non-ASCII characters (a header may hold any).
+    expected = f"Bearer {token}".encode()
+    allowed = request.user.is_staff or (token and secrets.compare_digest(bearer.encode(errors="replace"), expected))
     if not allowed:
         raise Http404
     return HttpResponse(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)

@@ -21,10 +21,12 @@ BASE_DIR = Path(__file__).resolve().parents[1]
 
 
 @contextmanager
-def site_server(kind: str, *, database_url: str, redis_url: str, log: Path, **env: str) -> Iterator[int]:
+def site_server(
+    kind: str, *, database_url: str, redis_url: str, log: Path, workers: int | None = None, **env: str
+) -> Iterator[int]:
     """`kind`: "gunicorn" (make run) or "runserver" (make dev). Yields the port once /healthz answers."""
     port = free_port()
-    command = web_command(f"127.0.0.1:{port}", dev=kind == "runserver")
+    command = web_command(f"127.0.0.1:{port}", dev=kind == "runserver", workers=workers)
     if kind == "runserver":
         command.append("--noreload")
     environment = {

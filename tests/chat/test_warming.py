@@ -31,7 +31,7 @@ def test_a_popular_question_is_a_hit_on_its_first_ask_after_a_change(warming_on)
     for question in (TEA, TEA, TEA, TYRE):  # the tea question is the popular one
         ask(question, [collection.pk])
     asked = [keys.cache_question(TEA), keys.cache_question(TYRE)]  # as the cache keys them
-    assert popular.questions_top(collection.pk, 5) == [([collection.pk], question) for question in asked]
+    assert popular.questions_top([collection.pk], 5) == [([collection.pk], question) for question in asked]
     change_tea(collection)  # committed: its publish queues the warming (run at once here: eager tasks)
     first = ask(TEA, [collection.pk])
     assert first.trace["from_cache"] is True and "seventy degrees" in first.text  # warm, and not stale
@@ -39,7 +39,7 @@ def test_a_popular_question_is_a_hit_on_its_first_ask_after_a_change(warming_on)
     last = popular.warming_last()
     assert last is not None and last["collections"] == [collection.pk] and last["questions"] == 1
     # Three asks before the change and one after; warming's own asks (one per publish) do not count.
-    assert redis().zscore(keys.popular([collection.pk]), asked[0]) == 4
+    assert redis().zscore(keys.popular([collection.pk], popular.today()), asked[0]) == 4
 
 
 @pytest.mark.django_db(transaction=True)
@@ -50,7 +50,7 @@ def test_without_warming_the_first_ask_after_a_change_is_computed_afresh():
     change_tea(collection)
     first = ask(TEA, [collection.pk])
     assert first.trace["from_cache"] is False and "seventy degrees" in first.text
-    assert not redis().exists(keys.popular([collection.pk]))  # nothing counted while warming is off
+    assert not redis().exists(keys.popular([collection.pk], popular.today()))  # nothing counted while warming is off
 
 
 @pytest.mark.django_db(transaction=True)
@@ -61,3 +61,17 @@ def test_the_cache_panel_says_what_the_last_warming_did(warming_on, admin_client
     page = " ".join(admin_client.get("/admin/cache/").content.decode().split())
     assert "Warming on: after a change, up to 1 of the questions asked most" in page
     assert f"Last warming: 1 question for collection {collection.pk}, in" in page
+
+
+@pytest.mark.django_db
+def test_popular_questions_are_those_of_today_and_yesterday_summed(warming_on):
+    older, yesterday, today = popular.today() - 2, popular.today() - 1, popular.today()
+    for day, counts in ((older, {"old favourite?": 50}), (yesterday, {"b?": 2, "a?": 1}), (today, {"a?": 3})):
+        key = keys.popular([7, 8], day)
+        for question, count in counts.items():
+            redis().zincrby(key, count, question)
+        redis().sadd(keys.popular_sets(7), key)
+    redis().zincrby(keys.popular([9], today), 3, "c?")
+    redis().sadd(keys.popular_sets(9), keys.popular([9], today))
+    assert popular.questions_top([7, 9], 2) == [([7, 8], "a?"), ([9], "c?")]  # 4 and 3; b? (2) left out
+    assert keys.popular([7, 8], older).encode() not in redis().smembers(keys.popular_sets(7))  # forgotten

@@ -34,6 +34,7 @@ def test_only_staff_or_the_token_read_the_metrics(admin_client, settings):
     settings.METRICS_TOKEN = "scraper-secret"
     assert Client().get("/metrics", headers={"Authorization": "Bearer scraper-secret"}).status_code == 200
     assert Client().get("/metrics", headers={"Authorization": "Bearer guess"}).status_code == 404
+    assert Client().get("/metrics", headers={"Authorization": "Bearer \u00e9t\u00e9"}).status_code == 404  # not a 500
     settings.METRICS_TOKEN = ""
     assert Client().get("/metrics", headers={"Authorization": "Bearer "}).status_code == 404  # no token: staff only
 

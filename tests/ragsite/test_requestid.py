@@ -37,3 +37,20 @@ def test_a_log_line_names_the_request_in_plain_and_in_json():
     entry = json.loads(requestid.JsonFormatter().format(record))
     assert entry["request_id"] == "edge-proxy.4f1c" and entry["message"] == "slow answer: 812 ms"
     assert entry["level"] == "WARNING" and entry["logger"] == "chat"
+
+
+@pytest.mark.django_db
+def test_a_line_logged_while_an_answer_streams_names_its_request(openai_embeddings, caplog):
+    from tests.chat.factories import handbook
+    from tests.chat.test_views import ask, asked_message
+
+    handbook()
+    client = Client()
+    message_id = asked_message(ask(client, "A question nobody asked before?"))
+    openai_embeddings.fail_after(0)  # the answer's embedding fails: the stream logs it
+    caplog.handler.addFilter(requestid.RequestIdFilter())
+    response = client.get(f"/messages/{message_id}/stream/", headers={requestid.HEADER: "sse-9d2e"})
+    assert response[requestid.HEADER] == "sse-9d2e"
+    b"".join(response.streaming_content)  # the body is made here, after the middleware returned
+    failures = [record for record in caplog.records if "embedding service failed" in record.getMessage()]
+    assert failures and all(record.request_id == "sse-9d2e" for record in failures)

@@ -21,7 +21,7 @@ from redis import Redis
 from redis.sentinel import Sentinel
 
 from ragsite.embedded import EmbeddedRedis, free_port
-from ragsite.redis_urls import broker_transport_options, broker_url, sentinel_parse
+from ragsite.redis_urls import broker_transport_options, broker_url, cache_settings, sentinel_parse
 from tests.chat.factories import handbook
 from tests.servers import site_server
 
@@ -95,6 +95,11 @@ def test_a_sentinel_url_names_the_sentinels_the_service_and_the_database():
     assert found is not None and found.sentinels == [("10.0.0.1", 26379), ("10.0.0.2", 26379)]
     assert (found.service, found.db, found.password) == ("mymaster", 2, "s3cret")
     assert sentinel_parse("redis://127.0.0.1:6379/0") is None
+    # A password with the characters a URL reserves, percent-encoded, and an ACL user.
+    url = "sentinel://cache:ab%2Fc%3Fd@10.0.0.1:26379/mymaster/0"
+    assert (sentinel_parse(url).username, sentinel_parse(url).password) == ("cache", "ab/c?d")
+    assert cache_settings(url)["LOCATION"] == "redis://cache:ab%2Fc%3Fd@mymaster/0"
+    assert broker_url(url) == "sentinel://cache:ab%2Fc%3Fd@10.0.0.1:26379/0"
 
 
 @pytest.mark.slow
