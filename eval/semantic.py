@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ragcache.conf import DEFAULTS
 from ragcache.semantic import CONTEXT_OVERLAP, context_ids, near_miss_reason, same_context
 
-SEM_CANDIDATES = 5  # as ragcache's default
 THRESHOLDS = (0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80, 0.85, 0.90, 0.95)
 CHECKS = ("threshold alone", "+ words", "+ context", "+ words and context")
 
@@ -103,7 +103,7 @@ def one_scope(
     for i, pair in enumerate(pairs):
         above = [(float(similarities[i][j]), j) for j, other in enumerate(pairs)
                  if other["corpus"] == pair["corpus"] and similarities[i][j] >= threshold]  # fmt: skip
-        for similarity, j in sorted(above, reverse=True)[:SEM_CANDIDATES]:
+        for similarity, j in sorted(above, reverse=True)[: DEFAULTS["SEM_CANDIDATES"]]:
             outcome = PairOutcome(
                 same=bool(pair["same"]), similarity=similarity,
                 words_pass=near_miss_reason(pairs[j]["first"], pair["second"], similarity) is None,

@@ -105,14 +105,16 @@ def connection() -> Redis:
     return get_redis_connection(conf()["CACHE_ALIAS"])
 
 
-def run(layer: str, call: Callable[[Redis], T]) -> T:
-    """Run `call` against Redis, or raise CacheUnavailable (counted, logged) at once."""
+def run(layer: str, call: Callable[[Redis], T], *, resync: bool = True) -> T:
+    """Run `call` against Redis, or raise CacheUnavailable (counted, logged) at once.
+    `resync=False`: a call that reads no cache entry (a worker's heartbeat) need not wait
+    for the generation copies to be rewritten after a Redis error."""
     if breaker.is_open:
         breaker.record_skip(layer)
         raise CacheUnavailable("the circuit is open")
     client = connection()
     try:
-        if breaker.needs_resync:
+        if resync and breaker.needs_resync:
             try:
                 _resync(client)
             except DatabaseError as exc:  # the flag stays set: no cache until the copies are rewritten

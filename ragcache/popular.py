@@ -59,10 +59,10 @@ def questions_top(collection_ids: Sequence[int], limit: int) -> list[tuple[list[
     return [(list(ids), question) for (ids, question), _ in ranked]
 
 
-def warming_record(*, collection_ids: Sequence[int], questions: int, hits_before: int, seconds: float) -> None:
+def warming_record(*, collection_ids: Sequence[int], questions: int, seconds: float) -> None:
     """What this warming did, for the cache panel."""
     report = {"at": time.time(), "collections": list(collection_ids), "questions": questions,
-              "already_cached": hits_before, "seconds": round(seconds, 2)}  # fmt: skip
+              "seconds": round(seconds, 2)}  # fmt: skip
     client.run("warming", lambda redis: redis.set(keys.warming(), json.dumps(report), ex=conf()["STATS_TTL"]))
 
 

@@ -119,7 +119,7 @@ if popular and popular ~= cjson.null then
 end
 -- A new question: the scope's earlier questions, for the sem layer, in this same trip.
 local sem = {}
-if ret_missed and a['read'] and a['answer_cacheable'] and on['sem'] and a['sem_suffix'] ~= cjson.null then
+if ret_missed and a['read'] and a['answer_cacheable'] and on['sem'] then
   sem = redis.call('HGETALL', prefix .. 'sem:' .. scope .. a['sem_suffix'])
 end
 return {'ok', scope, ret, ans, emb_status, emb, switches, sem}

@@ -54,15 +54,14 @@ def worker_beat(name: str | None = None) -> None:
     field = name or f"{socket.gethostname()}:{threading.get_native_id()}"
     seconds = settings.WORKER_SEEN_SECONDS
 
-    # Straight to Redis, not through client.run: after a Redis error that would first
-    # resync the generation copies from PostgreSQL, and a worker is alive without it.
-    pipe = client.connection().pipeline(transaction=False)
-    pipe.hset(keys.workers(), field, repr(time.time()))
-    pipe.expire(keys.workers(), max(3600, int(seconds) * 10))  # all workers gone for long: the hash goes
-    try:
+    def beat(redis: Any) -> None:
+        pipe = redis.pipeline(transaction=False)
+        pipe.hset(keys.workers(), field, repr(time.time()))
+        pipe.expire(keys.workers(), max(3600, int(seconds) * 10))  # all workers gone for long: the hash goes
         pipe.execute()
-    except RedisError as exc:
-        raise CacheUnavailable(type(exc).__name__) from exc
+
+    # No resync from PostgreSQL first: a worker is alive without it.
+    client.run("health", beat, resync=False)
 
 
 def heartbeat_start() -> None:

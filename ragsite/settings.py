@@ -99,7 +99,7 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CACHES = {"default": {**redis_urls.cache_settings(REDIS_URL), "KEY_PREFIX": "ragsite"}}
 
 # The broker is the same Redis unless CELERY_BROKER_URL says otherwise.
-BROKER_IS_REDIS_URL = "CELERY_BROKER_URL" not in os.environ
+_broker_is_redis_url = "CELERY_BROKER_URL" not in os.environ
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=redis_urls.broker_url(REDIS_URL))
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
@@ -107,7 +107,7 @@ CELERY_TASK_ACKS_LATE = True
 # than any one ingestion takes (one that outlasts it runs twice, harmlessly).
 CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=900)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    **(redis_urls.broker_transport_options(REDIS_URL) if BROKER_IS_REDIS_URL else {}),
+    **(redis_urls.broker_transport_options(REDIS_URL) if _broker_is_redis_url else {}),
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
     "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 4)),
     "unacked_restore_throttle": 1,
