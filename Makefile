@@ -17,8 +17,10 @@ run: $(VENV)/.installed $(DEMO_DIR)
 dev: $(VENV)/.installed $(DEMO_DIR)
 	$(PY) -m ragsite.launch --dev
 
+# The whole suite, then the cache's suite again on a local three-primary Redis Cluster.
 test: lint $(CHROMIUM) $(WRK)
 	$(PY) -m pytest
+	TEST_REDIS_CLUSTER=1 $(PY) -m pytest tests/ragcache
 
 # Over HTTP against the server `make run` uses, on a site of its own (.data/bench).
 bench: $(VENV)/.installed $(DEMO_DIR) $(WRK)

@@ -1,6 +1,8 @@
 """Session fixtures: a PostgreSQL with pgvector and a redis-server of the tests' own.
 
 TEST_DATABASE_URL / TEST_REDIS_URL point the suite at existing services instead.
+TEST_REDIS_CLUSTER=1 puts the default cache on a local three-primary Redis Cluster; the
+Celery broker stays on the single Redis.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from django.conf import settings
 from pytest_django.fixtures import Settings
 
 from openai_compat.server import OpenAICompatServer
-from ragsite.embedded import EmbeddedPostgres, EmbeddedRedis
+from ragsite import redis_urls
+from ragsite.embedded import EmbeddedCluster, EmbeddedPostgres, EmbeddedRedis
 
 
 @pytest.fixture(scope="session")
@@ -42,23 +45,36 @@ def redis_url(redis_server: EmbeddedRedis | None) -> str:
     return redis_server.url if redis_server else os.environ["TEST_REDIS_URL"]
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedCluster | None]:
+    """The cache's Redis Cluster when TEST_REDIS_CLUSTER=1, else None."""
+    if os.environ.get("TEST_REDIS_CLUSTER") != "1":
+        yield None
+        return
+    cluster = EmbeddedCluster(tmp_path_factory.mktemp("redis-cluster")).start()
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture(scope="session", autouse=True)
-def services(postgres_url: str, redis_url: str) -> dict[str, str]:
+def services(postgres_url: str, redis_url: str, redis_cluster: EmbeddedCluster | None) -> dict[str, str]:
     # Django builds its connections lazily from these very dicts, so updating them in
     # place before the first query points every connection at the tests' services.
     database = environ.Env.db_url_config(postgres_url)
     settings.DATABASES["default"].update({k: v for k, v in database.items() if k != "ENGINE"})
     settings.CACHES["default"]["LOCATION"] = redis_url
+    if redis_cluster:  # the cache only (its KEY_PREFIX stays): Celery cannot use a cluster
+        settings.CACHES["default"].update(redis_urls.cache_settings(redis_cluster.url))
     from ragsite.celery import app
 
     app.conf.broker_url = redis_url
-    return {"database": postgres_url, "redis": redis_url}
+    return {"database": postgres_url, "redis": redis_url, "cache": redis_cluster.url if redis_cluster else redis_url}
 
 
 @pytest.fixture(autouse=True)
 def empty_cache(services: dict[str, str]) -> None:
-    """Every test starts with no cache entry of the app, no run-time switch, no worker's
-    heartbeat, a closed circuit, and no question counted by the rate limit."""
+    """Every test starts with no cache entry of the app, no run-time switch, no scope listed,
+    no worker's heartbeat, a closed circuit, and no question counted by the rate limit."""
     from django.core.cache import cache
     from django_redis import get_redis_connection
 
@@ -70,7 +86,7 @@ def empty_cache(services: dict[str, str]) -> None:
     breaker.reset()
     flush_all()
     switches_reset()
-    get_redis_connection("default").delete(keys.workers())
+    get_redis_connection("default").delete(keys.workers(), keys.scopes())
     catalog.forget()
     cache.delete_pattern("rl:*")  # type: ignore[attr-defined]  # django-redis
 

@@ -65,6 +65,8 @@ def main() -> int:
         results["semantic"] = scenarios.semantic(site, scenarios.demo_paraphrases()[: 6 if quick else None])
         step("stale answers after edits: ours against a naive cache")
         results["staleness"] = scenarios.staleness(site, lockers=4 if quick else 8, rounds=3 if quick else 5)
+    step("local providers: a cached answer on a Redis Cluster against one Redis")
+    results["cluster"] = _cluster(scenarios, Site, local, log, questions, rounds=2 if quick else 10)
     step("the speed layer's cost on a complete miss (in-process)")
     results["miss_overhead"] = scenarios.miss_overhead([demo.pk], rounds=1 if quick else 3)
 
@@ -89,6 +91,25 @@ def main() -> int:
     step(f"written: {args.out / 'latest.md'}, latest.png, latest.json")
     print((args.out / "latest.md").read_text())
     return 0
+
+
+def _cluster(scenarios: Any, site_class: Any, env: dict[str, str], log: Path, questions: list[str], *,
+             rounds: int) -> dict[str, Any]:  # fmt: skip
+    """Two sites at once, one on the bench's Redis, one on a three-primary cluster of its own
+    (whose broker stays the single Redis: Celery cannot use a cluster)."""
+    import tempfile
+
+    from ragsite.embedded import EmbeddedCluster
+
+    single = os.environ["REDIS_URL"]
+    with tempfile.TemporaryDirectory(prefix="cluster-", dir=os.environ["RAGSITE_DATA_DIR"]) as directory:
+        nodes = EmbeddedCluster(Path(directory)).start()
+        try:
+            on_cluster = {**env, "REDIS_URL": nodes.url, "CELERY_BROKER_URL": single}
+            with site_class(env=env, log=log) as one, site_class(env=on_cluster, log=log) as many:
+                return dict(scenarios.cluster({"single": one, "cluster": many}, questions, rounds=rounds))
+        finally:
+            nodes.stop()
 
 
 def _local_llm(scenarios: Any, site_class: Any, log: Path, questions: list[str], step: Any) -> dict[str, Any]:

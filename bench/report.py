@@ -101,6 +101,23 @@ def markdown(r: dict[str, Any]) -> str:
             f"| on the server, ms | | {_ms(server['miss'])} | {_ms(server['exact'])} | "
             f"{_ms(server['semantic']) if server['semantic'] is not None else '-'} | |",
         ]
+    nodes = r.get("cluster")
+    if nodes:
+        http = nodes["http_median_ms"]
+        lines += [
+            "",
+            "## A cached answer on a Redis Cluster against one Redis (local providers)",
+            "",
+            f"Two servers at once, one on a single Redis, one on a local three-primary Redis Cluster, asked in "
+            f"turn: {nodes['asks']} fully cached asks each, each beside a bare view.",
+            "",
+            "| Redis | bare view | fully cached | cached / bare |",
+            "|---|---|---|---|",
+            *(f"| {name} | {_ms(http[name]['bare'])} | {_ms(http[name]['cached'])} | "
+              f"{http[name]['cached'] / http[name]['bare']:.2f}x |" for name in ("single", "cluster")),
+            "",
+            f"Cluster over single, fully cached: {nodes['cluster_over_single']:.2f}x.",
+        ]  # fmt: skip
     stale = r["staleness"]
     lines += [
         "",

@@ -188,6 +188,35 @@ def semantic(site: Site, pairs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def cluster(sites: dict[str, Site], questions: list[str], *, rounds: int) -> dict[str, Any]:
+    """A fully cached answer on each site (one Redis; a Redis Cluster), beside each one's bare
+    view, over HTTP and taking turns, so that both see the same machine at the same time."""
+    clients = {name: Client(site.base) for name, site in sites.items()}
+    timings: dict[str, dict[str, list[float]]] = {name: {"bare": [], "cached": []} for name in sites}
+    for question in questions:
+        for http in clients.values():
+            http.keep_alive()  # idle while the other site answered
+            http.ask(question)  # cached now
+    for _ in range(rounds):
+        for question in questions:
+            for name, http in clients.items():
+                http.keep_alive()
+                _, _, elapsed = http.request("GET", "/healthz")
+                timings[name]["bare"].append(elapsed)
+                reply, elapsed = http.ask(question)
+                if not reply["trace"]["from_cache"]:
+                    raise RuntimeError(f"{question!r} was not a full hit on the {name} site")
+                timings[name]["cached"].append(elapsed)
+    for http in clients.values():
+        http.close()
+    medians = {name: {kind: median(values) for kind, values in kinds.items()} for name, kinds in timings.items()}
+    return {
+        "asks": len(questions) * rounds,
+        "http_median_ms": medians,
+        "cluster_over_single": medians["cluster"]["cached"] / medians["single"]["cached"],
+    }
+
+
 # -- in-process --------------------------------------------------------------------
 
 

@@ -32,7 +32,8 @@ CHECK_NAMES = {
 OTHER_KINDS = {
     "doc": "Document indexes",
     "stats": "Statistics",
-    "gen": "Generation copies",
+    "gen": "Scopes' copies (generations, catalog version, switches)",
+    "scopes": "Scopes in use",
     "catalog": "Catalog copy",
     "lock": "Single-flight locks",
     "switches": "Run-time switches",

@@ -157,9 +157,12 @@ def key_delete(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _invalid(request, form)
     key = form.cleaned_data["key"]
-    deleted = _act(lambda: services.cache_key_delete(user_id=_user_id(request), key=key))
-    if deleted is None:
+    try:
+        deleted = services.cache_key_delete(user_id=_user_id(request), key=key)
+    except CacheUnavailable:
         return _unreachable(request)
+    except ValueError as exc:
+        return _message(request, str(exc), level=messages.ERROR, status=422, changed=False)
     text = f"Deleted {key}." if deleted else f"{key} was already gone."
     return _message(request, text, gone=True)
 

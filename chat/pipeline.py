@@ -180,7 +180,7 @@ def _answer_steps(
     sem_key = None
     # A retrieval missed by the lookup may be on its way from a concurrent ask: wait for it.
     retrieval = found.retrieval or cache.retrieval_claim(
-        scope=found.scope, embed_model=embed_model, mode=retrieval_config, k=k, question=cache_question
+        tag=found.tag, scope=found.scope, embed_model=embed_model, mode=retrieval_config, k=k, question=cache_question
     )
     passages = None
     if retrieval is not None:
@@ -193,7 +193,9 @@ def _answer_steps(
                 return question_embedding(cache_question)
 
         dimensions = get_embedder().dimensions
-        vector = cache.embedding(model=embed_model, question=cache_question, dimensions=dimensions, compute=embed)
+        vector = cache.embedding(
+            tag=found.tag, model=embed_model, question=cache_question, dimensions=dimensions, compute=embed
+        )
         embedding = vector
         searched: list[list[Passage]] = []  # retrieval, once: for the semantic layer's context check or the answer
 
@@ -206,12 +208,14 @@ def _answer_steps(
 
         near = None
         if found.scope is not None and cacheable:
-            sem_key = keys.sem(found.scope, embed_model, generator.cache_id, generator.prompt_version)
-            near = cache.semantic_answer(sem_key=sem_key, vector=vector, question=normalized, found=found.semantic,
+            sem_key = keys.sem(found.tag, embed_model, generator.cache_id, generator.prompt_version)
+            near = cache.semantic_answer(sem_key=sem_key, scope=found.scope, vector=vector, question=normalized,
+                                         found=found.semantic,
                                          context=lambda: [p.content_hash for p in search()])  # fmt: skip
         if near is None or searched:  # a retrieval made for the context check is kept too
             cache.retrieval_store(
-                scope=found.scope, embed_model=embed_model, mode=retrieval_config, k=k, question=cache_question,
+                tag=found.tag, scope=found.scope, embed_model=embed_model, mode=retrieval_config, k=k,
+                question=cache_question,
                 entry=_retrieval_entry(search(), question=normalized,
                                        ms=trace.stages.get("embed", 0) + trace.stages["retrieve"]),
             )  # fmt: skip
@@ -221,10 +225,10 @@ def _answer_steps(
         passages = search()
 
     context = keys.context_digest(_context(passages))
-    answer_key = keys.ans(generator.cache_id, generator.prompt_version, cache_question, context)
+    answer_key = keys.ans(found.tag, generator.cache_id, generator.prompt_version, cache_question)
     # The lookup script counted the answer's miss when it found the retrieval.
     counted = cache.trace.get("ans", {}).get("outcome") == "miss"
-    with cache.answer_claim(answer_key, cacheable=cacheable, counted=counted) as cached:
+    with cache.answer_claim(answer_key, context=context, cacheable=cacheable, counted=counted) as cached:
         if cached is not None:
             yield from _replay(cached, trace, cache, generator)
             return
@@ -254,11 +258,11 @@ def _answer_steps(
         }
         if cacheable and passages and text.strip():
             semantic = None
-            if sem_key and embedding is not None:
-                semantic = SemanticEntry(key=sem_key, question=normalized, vector=embedding,
+            if sem_key and found.scope is not None and embedding is not None:
+                semantic = SemanticEntry(key=sem_key, scope=found.scope, question=normalized, vector=embedding,
                                          context=[p.content_hash for p in passages])  # fmt: skip
-            cache.answer_store(key=answer_key, value=value, document_ids={p.document_id for p in passages},
-                               semantic=semantic)  # fmt: skip
+            cache.answer_store(tag=found.tag, key=answer_key, context=context, value=value,
+                               document_ids={p.document_id for p in passages}, semantic=semantic)  # fmt: skip
     cache.flush()
     yield "answer", _answer(value, trace, cache, generator, from_cache=False)
 

@@ -16,6 +16,7 @@ import numpy as np
 from redis import Redis
 
 from ragcache import client, keys, values
+from ragcache.scripts import evaluate, evaluate_on_one_node
 
 PAGE_ROWS = 50
 MAX_STRING_BYTES = 256 * 1024  # of a value shown in the detail pane
@@ -93,7 +94,7 @@ return {kind, redis.call('PTTL', KEYS[1]), idle, redis.call('MEMORY', 'USAGE', K
 # What each kind of key should hold, as Redis types it.
 EXPECTED_TYPE = {
     "emb": "string", "ret": "string", "ans": "string", "sem": "hash", "doc": "set", "gen": "hash",
-    "stats": "hash", "lock": "string", "switches": "hash", "census": "string", "catalog": "hash",
+    "stats": "hash", "lock": "string", "switches": "hash", "census": "string", "catalog": "hash", "scopes": "hash",
 }  # fmt: skip
 KINDS = tuple(EXPECTED_TYPE)
 
@@ -155,7 +156,7 @@ def keys_page(*, cursor: str = "0", kind: str = "", text: str = "", rows: int = 
         patterns, count = [keys.glob_escape(stem) + "*"], rows
 
     def read(redis: Redis) -> list[Any]:
-        return list(redis.eval(PAGE, 0, cursor, count, rows, SCAN_BUDGET_MS, stem, *patterns))
+        return list(evaluate_on_one_node(redis, PAGE, cursor, count, rows, SCAN_BUDGET_MS, stem, *patterns))
 
     next_cursor, found = client.run("panel", read)
     return KeyPage(
@@ -178,7 +179,7 @@ def key_detail(key: str) -> KeyDetail | None:
     """The key with its value decoded, or None when it does not exist."""
     if not keys.kind(key):
         raise ValueError(f"{key!r} is not a key of this app.")
-    reply = client.run("panel", lambda redis: redis.eval(DETAIL, 1, key, MAX_STRING_BYTES, MAX_MEMBERS))
+    reply = client.run("panel", lambda redis: evaluate(redis, DETAIL, 1, key, MAX_STRING_BYTES, MAX_MEMBERS))
     if reply[0] == b"none":
         return None
     type_, pttl, idle, size, length, value = reply
@@ -194,7 +195,7 @@ def decode(detail: KeyDetail, value: list[bytes]) -> None:
     """Fill detail.value by what the key's kind stores; detail.warning and .raw if the
     value is not that."""
     expected = EXPECTED_TYPE.get(detail.kind)
-    if detail.kind == "stats" and detail.key.startswith(keys.stats_sums(0).rsplit(":", 1)[0] + ":"):
+    if detail.kind == "stats" and detail.key.startswith(f"{keys.prefix()}stats:sums:"):
         expected = "string"
     if detail.type == "string":
         detail.truncated = detail.size > MAX_STRING_BYTES
@@ -226,7 +227,8 @@ def _embedding(key: str, raw: bytes) -> dict[str, Any]:
     vector = np.frombuffer(raw, dtype=np.float32)
     if not np.all(np.isfinite(vector)):
         raise ValueError("the vector holds values that are not finite numbers")
-    model, _, question = key[len(keys.prefix()) + len("emb:") :].rpartition(":")
+    _tag, _, rest = key[len(keys.prefix()) + len("emb:") :].partition(":")
+    model, _, question = rest.rpartition(":")
     return {
         "model": model,
         "question_hash": question,
@@ -243,9 +245,9 @@ def _retrieval(key: str, raw: bytes) -> dict[str, Any]:
          "score": float(score), "section": str(section), "similarity": similarity}
         for cid, did, title, chash, score, section, similarity in entry["passages"]
     ]  # fmt: skip
-    rest = key[len(keys.prefix()) + len("ret:") :]
-    scope, _, rest = rest.partition(":")
+    _tag, _, rest = key[len(keys.prefix()) + len("ret:") :].partition(":")
     *model, mode, k, question = rest.split(":")
+    scope = raw.partition(b"\n")[0].split(b" ")[1].decode()  # the header: r3 {scope} {context} {ms}
     return {
         "question": entry.get("q"),
         "passages": passages,
@@ -263,7 +265,9 @@ def _answer(key: str, raw: bytes) -> dict[str, Any]:
     entry = _entry(raw, values.ANSWER)
     if not isinstance(entry["text"], str) or not isinstance(entry["citations"], list):
         raise ValueError("an answer has a text and a list of citations")
-    *generator, prompt_version, question, context = key[len(keys.prefix()) + len("ans:") :].split(":")
+    _tag, _, rest = key[len(keys.prefix()) + len("ans:") :].partition(":")
+    *generator, prompt_version, question = rest.split(":")
+    context = raw.partition(b"\n")[0].split(b" ")[1].decode()  # the header: a2 {context} ...
     citations = [
         {"number": int(c["number"]), "title": str(c["title"]), "url": str(c.get("url") or ""),
          "document_id": c.get("document_id")}
@@ -288,6 +292,8 @@ def _answer(key: str, raw: bytes) -> dict[str, Any]:
 def _semantic(key: str, fields: dict[str, bytes]) -> dict[str, Any]:
     entries: list[dict[str, Any]] = []
     for question_hash, raw in fields.items():
+        if question_hash == "scope":  # the scope digest whose questions these are
+            continue
         decoded = values.decode_semantic(raw)
         if decoded is None:
             raise ValueError("not a semantic entry of this format")
@@ -315,7 +321,16 @@ def _document_index(key: str, members: list[str]) -> dict[str, Any]:
 
 
 def _generations(key: str, fields: dict[str, bytes]) -> dict[str, Any]:
-    return {"generations": {int(cid): int(gen) for cid, gen in fields.items()}}
+    """A scope's copies: its collections' generations, the catalog version, the switches."""
+    return {
+        "generations": {int(cid): int(gen) for cid, gen in fields.items() if cid.isdigit()},
+        "catalog": int(fields["catalog"]) if "catalog" in fields else None,
+        "switches": _json_object(fields["switches"]) if "switches" in fields else None,
+    }
+
+
+def _scopes(key: str, fields: dict[str, bytes]) -> dict[str, Any]:
+    return {"scopes": {tag: _text(ids) for tag, ids in sorted(fields.items())}}
 
 
 def _statistics(key: str, value: dict[str, bytes] | bytes) -> dict[str, Any]:
@@ -345,7 +360,7 @@ def _census(key: str, raw: bytes) -> dict[str, Any]:
 DECODERS: dict[str, Any] = {
     "emb": _embedding, "ret": _retrieval, "ans": _answer, "sem": _semantic, "doc": _document_index,
     "gen": _generations, "stats": _statistics, "lock": _lock, "switches": _switches, "census": _census,
-    "catalog": _catalog,
+    "catalog": _catalog, "scopes": _scopes,
 }  # fmt: skip
 
 

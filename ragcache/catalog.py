@@ -4,9 +4,10 @@ an ask resolves its scope without a query.
 PostgreSQL holds the catalog and its version, bumped in the transaction of every change
 to a collection; Redis holds a copy, published on commit and never lowered; each process
 keeps the last copy it read. The process resolves an ask's scope from its copy, and the
-lookup script checks that copy's version against Redis's in the same round trip as the
-rest: a copy that is not the current one is never trusted (ScopeUnverified), so a
-collection made private is never read through an old copy.
+lookup script checks that copy's version against Redis's (the copy of it in the scope's
+gen copy, ragcache.scopes) in the same round trip as the rest: a copy that is not the
+current one is never trusted (ScopeUnverified), so a collection made private is never
+read through an old copy.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from dataclasses import dataclass
 from django.utils.module_loading import import_string
 from redis import Redis
 
-from ragcache import client, keys
+from ragcache import client, keys, scopes
 from ragcache.client import CacheUnavailable
 from ragcache.conf import conf
+from ragcache.scripts import evaluate
 
 
 @dataclass(frozen=True)
@@ -75,9 +77,18 @@ def publish(catalog: Catalog) -> bool:
 
 
 def raise_copy(redis: Redis, catalog: Catalog) -> bool:
-    """The same on a connection at hand (the resync, which runs inside client.run)."""
+    """The same on a connection at hand (the resync, which runs inside client.run); then
+    every scope's copy of the version is raised to it, which its lookups compare."""
     entries = json.dumps([[e.collection_id, e.name, e.is_public] for e in catalog.entries])
-    return bool(redis.eval(PUBLISH, 1, keys.catalog(), catalog.version, entries, conf()["GENERATIONS_TTL"]))
+    published = bool(evaluate(redis, PUBLISH, 1, keys.catalog(), catalog.version, entries, conf()["GENERATIONS_TTL"]))
+    scopes.raise_all(redis, catalog=catalog.version)
+    return published
+
+
+def version_held(redis: Redis) -> int | None:
+    """The version of the catalog copy in Redis, or None when there is none."""
+    held = redis.hget(keys.catalog(), "v")
+    return int(held) if held is not None else None
 
 
 def publish_from_database() -> int | None:

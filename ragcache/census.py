@@ -22,7 +22,7 @@ from redis import Redis
 from ragcache import client, keys
 from ragcache.client import CacheUnavailable
 from ragcache.conf import conf
-from ragcache.scripts import UNLOCK
+from ragcache.scripts import UNLOCK, evaluate, evaluate_on_one_node
 
 logger = logging.getLogger(__name__)
 BATCH = 1000
@@ -65,8 +65,8 @@ def take(redis: Redis) -> dict[str, Any]:
     kinds: dict[str, dict[str, int]] = {}
     cursor = "0"
     while True:
-        cursor_raw, batch = redis.eval(
-            CENSUS_BATCH, 0, cursor, keys.all_pattern(), BATCH, len(keys.prefix()), *_own_keys()
+        cursor_raw, batch = evaluate_on_one_node(
+            redis, CENSUS_BATCH, cursor, keys.all_pattern(), BATCH, len(keys.prefix()), *_own_keys()
         )
         for kind, (count, size) in json.loads(batch or "{}").items():
             entry = kinds.setdefault(kind, {"keys": 0, "bytes": 0})
@@ -114,7 +114,7 @@ def _take_once() -> None:
         try:
             client.run("panel", take)
         finally:
-            client.run("panel", lambda redis: redis.eval(UNLOCK, 1, lock, token))
+            client.run("panel", lambda redis: evaluate(redis, UNLOCK, 1, lock, token))
     except CacheUnavailable:
         pass  # counted and logged by the client; the panel says Redis is unreachable
     except Exception:

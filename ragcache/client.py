@@ -19,7 +19,7 @@ from typing import TypeVar
 from django.db import DatabaseError
 from django_redis import get_redis_connection
 from redis import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from ragcache.conf import conf
 
@@ -112,15 +112,15 @@ def run(layer: str, call: Callable[[Redis], T], *, resync: bool = True) -> T:
     if breaker.is_open:
         breaker.record_skip(layer)
         raise CacheUnavailable("the circuit is open")
-    client = connection()
     try:
+        client = connection()  # a Cluster client reaches its nodes as it is made
         if resync and breaker.needs_resync:
             try:
                 _resync(client)
             except DatabaseError as exc:  # the flag stays set: no cache until the copies are rewritten
                 raise CacheUnavailable("the database did not answer to resync the copies") from exc
         result = call(client)
-    except RedisError as exc:
+    except (RedisError, RedisClusterException) as exc:
         breaker.record_failure(layer, f"{type(exc).__name__}: {exc}")
         logger.warning("Redis error in the %s layer: %s", layer, exc)
         raise CacheUnavailable(str(exc)) from exc

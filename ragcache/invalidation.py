@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from redis import Redis
 
-from ragcache import client, keys
+from ragcache import client, keys, scopes
 from ragcache.client import CacheUnavailable
 from ragcache.conf import LAYERS
-from ragcache.scripts import EXPIRE, INVALIDATE_DOCUMENT
+from ragcache.scripts import EXPIRE, evaluate
 
 FLUSHABLE = (*LAYERS, "stats", "gen", "doc", "lock")
 
@@ -19,9 +19,7 @@ def invalidate_document(document_id: int, *, fail_open: bool = True) -> int:
     Redis unreachable: 0 when `fail_open` (after a change, whose generation bump has
     made the entries unreachable already), else CacheUnavailable (an admin's flush)."""
     try:
-        deleted = client.run(
-            "invalidate", lambda redis: redis.eval(INVALIDATE_DOCUMENT, 1, keys.document_index(document_id))
-        )
+        deleted = client.run("invalidate", lambda redis: _unlink_indexed(redis, document_id))
     except CacheUnavailable:
         if fail_open:
             return 0
@@ -29,20 +27,43 @@ def invalidate_document(document_id: int, *, fail_open: bool = True) -> int:
     return int(deleted)
 
 
+def _unlink_indexed(redis: Redis, document_id: int) -> int:
+    """In each scope: the entries its index of the document lists, then those members of
+    the index (an entry indexed meanwhile stays listed, for the next invalidation). The
+    members are read first and then named: a script would touch keys it did not declare."""
+    tags = list(scopes.listed(redis))
+    pipe = redis.pipeline(transaction=False)
+    for tag in tags:
+        pipe.smembers(keys.document_index(tag, document_id))
+    listed = pipe.execute()
+    deleted = 0
+    for tag, members in zip(tags, listed, strict=True):
+        members = sorted(members)
+        for start in range(0, len(members), 500):
+            batch = members[start : start + 500]
+            deleted += int(redis.unlink(*batch))
+            redis.srem(keys.document_index(tag, document_id), *batch)
+    return deleted
+
+
 def flush_layer(name: str) -> int:
     if name not in FLUSHABLE:
         raise ValueError(f"Unknown cache layer {name!r}; one of {', '.join(FLUSHABLE)}.")
-    return _unlink_matching(keys.layer_pattern(name) if name != "gen" else keys.generations())
+    return _unlink_matching(keys.layer_pattern(name))
 
 
 def flush_all() -> int:
-    """Every key of the app but the run-time switches, which are settings, and the workers'
-    heartbeats, which are health: neither is cache."""
-    return _unlink_matching(keys.all_pattern(), keep=frozenset({keys.switches().encode(), keys.workers().encode()}))
+    """Every key of the app but the run-time switches, which are settings, the workers'
+    heartbeats, which are health, and the list of scopes, which changes are copied to:
+    none is cache."""
+    keep = frozenset(key.encode() for key in (keys.switches(), keys.workers(), keys.scopes()))
+    return _unlink_matching(keys.all_pattern(), keep=keep)
 
 
 def key_delete(key: str) -> int:
     _check_app_key(key)
+    if key in (keys.switches(), keys.scopes()):  # a flush keeps them too
+        raise ValueError(f"{key} is not cache: the run-time switches, and the scopes every change is copied to.")
     return int(client.run("panel", lambda redis: redis.unlink(key)))
 
 
@@ -52,9 +73,11 @@ def key_expire(key: str, *, seconds: int, extend: bool = False) -> int | None:
     _check_app_key(key)
     if key == keys.switches():
         raise ValueError("The run-time switches are settings: they have no TTL.")
+    if key == keys.scopes():
+        raise ValueError("The list of scopes in use has no TTL: every change is copied to the scopes it lists.")
     if seconds < 1:
         raise ValueError("A TTL is at least one second.")
-    result = client.run("panel", lambda redis: redis.eval(EXPIRE, 1, key, seconds, int(extend)))
+    result = client.run("panel", lambda redis: evaluate(redis, EXPIRE, 1, key, seconds, int(extend)))
     return None if int(result) < 0 else int(result)
 
 

@@ -1,25 +1,30 @@
 """The key schema of the speed layer: every key the app writes is built here.
 
-    {p}emb:{embed model}:{sha256 of the question}            raw float32 bytes
-    {p}ret:{scope}:{embed model}:{mode}:{k}:{question}         JSON: passages, context digest, ms
-    {p}ans:{generator}:{prompt version}:{question}:{context}   JSON: text, citations, usage, ms
-    {p}sem:{scope}:{embed model}:{generator}:{prompt version}  hash: question -> vector + answer key
-    {p}gen                                                     hash: collection id -> generation (a copy)
-    {p}catalog                                                 hash: the collections' catalog and its version (a copy)
-    {p}switches                                                hash: run-time switches (no TTL: configuration)
-    {p}census                                                  JSON: keys and bytes per layer, counted lately
-    {p}doc:{document id}                                       set: ret/ans keys that cited the document
-    {p}lock:{key}                                              single-flight lock for one key
-    {p}stats:{minute}                                          hash: "{layer}:{metric}" -> count
-    {p}stats:sums:{minute}                                     JSON: sums of the minutes before, kept a minute
+    {p}gen:{tag}                                     hash: the scope's generations, catalog version, switches (copies)
+    {p}emb:{tag}:{embed model}:{question}            raw float32 bytes
+    {p}ret:{tag}:{embed model}:{mode}:{k}:{question} "r3 {scope} {context} {ms}" + JSON: passages
+    {p}ans:{tag}:{generator}:{prompt}:{question}     "a2 {context} {ms} {tokens} {cost}" + JSON: text, citations
+    {p}sem:{tag}:{embed model}:{generator}:{prompt}  hash: question -> vector + answer key; "scope" -> scope
+    {p}doc:{tag}:{document id}                       set: the scope's ret/ans keys that cited the document
+    {p}stats:{tag}:{minute}                          hash: "{layer}:{metric}" -> count
+    {p}stats:sums:{tag}:{minute}                     JSON: sums of the minutes before, kept a minute
+    {p}popular:{tag}:{day}                           sorted set: the scope's questions asked that day
+    {p}lock:{key}                                    single-flight lock for one key (in the key's slot)
+    {p}scopes                                        hash: tag -> collection ids (no TTL: the fan-out's list)
+    {p}catalog                                       hash: the collections' catalog and its version (a copy)
+    {p}switches                                      hash: run-time switches and their version (no TTL)
+    {p}census                                        JSON: keys and bytes per layer, counted lately
 
-{p} is RAGCACHE["PREFIX"] followed by a colon. {question} is the SHA-256 of the
-normalized, case-folded question (32 hex digits). {scope} is the SHA-1 of
-"id:generation" for every collection in the asker's scope, sorted by id: a committed
-change bumps a generation and so makes every older ret entry of that collection
-unreachable at once. {context} is the SHA-256 of the exact passages an answer was
-generated from (chunk content hashes, documents and titles, in rank order), so an
-answer can only be found again for the very context it came from.
+{p} is RAGCACHE["PREFIX"] followed by a colon. {tag} is a Redis Cluster hash tag, the
+braces included: "{" + 12 hex digits of the SHA-1 of the scope's sorted collection ids +
+"}". Every key one ask touches carries its scope's tag, so on a Cluster they share a slot
+(the lookup script reads them in one call) while different scopes spread over the shards;
+on one Redis the braces are only characters. {question} is the SHA-256 of the normalized,
+case-folded question (32 hex digits). {scope} is the SHA-1 of "id:generation" for every
+collection of the scope, sorted by id, computed by the lookup script from the gen copy: a
+retrieval stored under another scope digest (an older generation) is a miss. {context} is
+the SHA-256 of the exact passages an answer was generated from (chunk content hashes,
+documents and titles, in rank order): an answer is served only for the context it came from.
 """
 
 from __future__ import annotations
@@ -57,38 +62,36 @@ def context_digest(passages: Sequence[Sequence[object]]) -> str:
     return hashlib.sha256(json.dumps([list(p) for p in passages], separators=(",", ":")).encode()).hexdigest()[:32]
 
 
-def emb(model: str, question: str) -> str:
-    return f"{prefix()}emb:{model}:{question_hash(question)}"
+def scope_tag(collection_ids: Iterable[int]) -> str:
+    """The hash tag of a scope's keys (the braces included): one slot per set of collections."""
+    ids = ",".join(str(cid) for cid in sorted_ids(collection_ids))
+    return "{" + hashlib.sha1(ids.encode()).hexdigest()[:12] + "}"  # noqa: S324
 
 
-def ret_suffix(model: str, mode: str, k: int, question: str) -> str:
-    return f":{model}:{mode}:{k}:{question_hash(question)}"
+def meta(tag: str) -> str:
+    """The scope's copies: a generation per collection, the catalog version, the switches."""
+    return f"{prefix()}gen:{tag}"
 
 
-def ret(scope: str, model: str, mode: str, k: int, question: str) -> str:
-    return f"{prefix()}ret:{scope}{ret_suffix(model, mode, k, question)}"
+def scopes() -> str:
+    """Every scope tag in use, with its collection ids: where changes are copied to."""
+    return f"{prefix()}scopes"
 
 
-def ans_stem(generator: str, prompt_version: str, question: str) -> str:
-    """The answer key without its context digest, which the lookup script appends."""
-    return f"{generator}:{prompt_version}:{question_hash(question)}:"
+def emb(tag: str, model: str, question: str) -> str:
+    return f"{prefix()}emb:{tag}:{model}:{question_hash(question)}"
 
 
-def ans(generator: str, prompt_version: str, question: str, context: str) -> str:
-    return f"{prefix()}ans:{ans_stem(generator, prompt_version, question)}{context}"
+def ret(tag: str, model: str, mode: str, k: int, question: str) -> str:
+    return f"{prefix()}ret:{tag}:{model}:{mode}:{k}:{question_hash(question)}"
 
 
-def sem(scope: str, model: str, generator: str, prompt_version: str) -> str:
-    return f"{prefix()}sem:{scope}{sem_suffix(model, generator, prompt_version)}"
+def ans(tag: str, generator: str, prompt_version: str, question: str) -> str:
+    return f"{prefix()}ans:{tag}:{generator}:{prompt_version}:{question_hash(question)}"
 
 
-def sem_suffix(model: str, generator: str, prompt_version: str) -> str:
-    """What follows the scope in a sem key (the lookup script builds the key from it)."""
-    return f":{model}:{generator}:{prompt_version}"
-
-
-def generations() -> str:
-    return f"{prefix()}gen"
+def sem(tag: str, model: str, generator: str, prompt_version: str) -> str:
+    return f"{prefix()}sem:{tag}:{model}:{generator}:{prompt_version}"
 
 
 def catalog() -> str:
@@ -99,14 +102,9 @@ def switches() -> str:
     return f"{prefix()}switches"
 
 
-def popular(collection_ids: Iterable[int], day: int) -> str:
-    """How often each question was asked of this set of collections on this day (warming)."""
-    return f"{prefix()}popular:{','.join(str(cid) for cid in sorted_ids(collection_ids))}:{day}"
-
-
-def popular_sets(collection_id: int) -> str:
-    """The popular-question keys whose sets include this collection."""
-    return f"{prefix()}popular-sets:{collection_id}"
+def popular(tag: str, day: int) -> str:
+    """How often each question was asked of the scope on this day (warming)."""
+    return f"{prefix()}popular:{tag}:{day}"
 
 
 def warming_pending(collection_id: int) -> str:
@@ -127,27 +125,27 @@ def census() -> str:
     return f"{prefix()}census"
 
 
-def document_index(document_id: int) -> str:
-    return f"{prefix()}doc:{document_id}"
+def document_index(tag: str, document_id: int) -> str:
+    return f"{prefix()}doc:{tag}:{document_id}"
 
 
 def lock(key: str) -> str:
     return f"{prefix()}lock:{key}"
 
 
-def stats(minute: int) -> str:
-    return f"{prefix()}stats:{minute}"
+def stats(tag: str, minute: int) -> str:
+    return f"{prefix()}stats:{tag}:{minute}"
 
 
-def stats_buckets(first: int, last: int) -> list[str]:
-    """The statistics' buckets of the minutes from `first` to `last`, both included."""
-    stem = f"{prefix()}stats:"
+def stats_buckets(tag: str, first: int, last: int) -> list[str]:
+    """The scope's statistics buckets of the minutes from `first` to `last`, both included."""
+    stem = f"{prefix()}stats:{tag}:"
     return [f"{stem}{minute}" for minute in range(first, last + 1)]
 
 
-def stats_sums(minute: int) -> str:
-    """The sums of the statistics' completed minutes, as of `minute` (see stats.summary)."""
-    return f"{prefix()}stats:sums:{minute}"
+def stats_sums(tag: str, minute: int) -> str:
+    """The sums of the scope's completed minutes, as of `minute` (see stats.summary)."""
+    return f"{prefix()}stats:sums:{tag}:{minute}"
 
 
 def layer_pattern(layer: str) -> str:

@@ -24,23 +24,17 @@ from typing import Any
 import numpy as np
 from redis import Redis
 
-from ragcache import client, keys, leases, popular, switches, values
+from ragcache import client, generations, keys, leases, popular, switches, values
 from ragcache.catalog import ScopeUnverified
 from ragcache.client import CacheUnavailable
 from ragcache.conf import conf, ttl
-from ragcache.generations import fill_missing
-from ragcache.scripts import GET_OR_LOCK, INDEX_ADD, LOOKUP, SEM_ADD, UNLOCK, by_digest
+from ragcache.scripts import GET_OR_LOCK, INDEX_ADD, INDEX_PRUNE, LOOKUP, SEM_ADD, UNLOCK, by_digest, evaluate
 from ragcache.semantic import CONTEXT_OVERLAP, context_ids, near_miss_reason, same_context
 from ragcache.stats import SIMILARITY, Tally, current_minute, similarity_bucket
 
 LOOKUP_LAYERS = ("emb", "ret", "ans", "sem")  # the layers the lookup script reads
 LOOKUP_BY_DIGEST = by_digest(LOOKUP)  # the hot path: its text is sent once, not on every ask
-INDEX_PRUNE_SAMPLE = 8  # members of a document's index checked for gone entries on each add
-VALUE_START = {
-    "emb": "",
-    "ret": values.RETRIEVAL + " ",
-    "ans": values.ANSWER + " ",
-}  # what a single-flight value starts with
+INDEX_PRUNE_SAMPLE = 8  # members of a document's index checked for gone entries as an ask that added to it ends
 
 
 _PROCESS = secrets.token_hex(6)  # read once: os.urandom on every ask costs a system call
@@ -70,7 +64,8 @@ class Policy:
 
 @dataclass
 class Lookup:
-    scope: str | None  # None when Redis could not be asked: nothing is written then
+    tag: str  # the hash tag of the scope's keys
+    scope: str | None  # the scope's digest; None when Redis could not be asked: nothing is written then
     retrieval: dict[str, Any] | None = None
     answer: dict[str, Any] | None = None
     semantic: dict[bytes, bytes] | None = None  # the scope's sem hash, read when the retrieval missed
@@ -96,6 +91,7 @@ class SemanticEntry:
     """What the sem layer keeps of an answered question besides its answer's key."""
 
     key: str  # the scope's sem hash
+    scope: str  # the scope's digest: the hash holds the questions of one
     question: str  # as asked (normalized)
     vector: np.ndarray
     context: Sequence[str]  # the content hashes of the passages the answer was written from
@@ -118,6 +114,7 @@ class CacheRequest:
     retrieval_lock: tuple[str, str] | None = None  # (ret key, token) while this ask computes it
     embedding_claims: dict[str, _Claim] = field(default_factory=dict)  # made by the lookup script
     unavailable: bool = False
+    indexed: set[str] = field(default_factory=set)  # the document indexes this ask added to, pruned as it ends
     overrides: dict[str, str] | None = None  # the run-time switches the lookup read, for the rest of the ask
 
     def enabled(self, layer: str) -> bool:
@@ -182,6 +179,10 @@ class CacheRequest:
         if held:
             self._defer(lambda pipe: _unlock_all(pipe, held))
         self.flush()
+        if self.indexed and not self.unavailable:
+            with contextlib.suppress(CacheUnavailable):
+                self._run("ans", lambda redis: _indexes_prune(redis, sorted(self.indexed)))
+            self.indexed.clear()
 
     def flush(self) -> None:
         """Send what is still deferred: writes and statistics (the end of an ask)."""
@@ -207,18 +208,20 @@ class CacheRequest:
         """`catalog_version`: the catalog copy the collection ids were resolved from; when it
         is not the current one, or cannot be checked, ScopeUnverified."""
         ids = keys.sorted_ids(collection_ids)
-        emb_key = keys.emb(embed_model, question)
+        tag = keys.scope_tag(ids)
+        self.tally.tag = tag
+        emb_key = keys.emb(tag, embed_model, question)
         token = lock_token()
         started = time.perf_counter()
-        script_keys = [keys.generations(), keys.switches(), keys.stats(current_minute()), emb_key, keys.catalog()]
+        script_keys = [
+            keys.meta(tag), keys.stats(tag, current_minute()), emb_key, keys.lock(emb_key),
+            keys.ret(tag, embed_model, mode, k, question), keys.ans(tag, generator, prompt_version, question),
+            keys.sem(tag, embed_model, generator, prompt_version), keys.popular(tag, popular.today()),
+        ]  # fmt: skip
         arguments = json.dumps({
-            "prefix": keys.prefix(), "stats_ttl": conf()["STATS_TTL"], "read": self.policy.read,
-            "answer_cacheable": answer_cacheable,
+            "stats_ttl": conf()["STATS_TTL"], "read": self.policy.read, "answer_cacheable": answer_cacheable,
             "defaults": {layer: bool(conf()["ENABLED"][layer]) for layer in LOOKUP_LAYERS},
-            "ret_suffix": keys.ret_suffix(embed_model, mode, k, question),
-            "ans_stem": keys.ans_stem(generator, prompt_version, question),
-            "sem_suffix": keys.sem_suffix(embed_model, generator, prompt_version),
-            "popular": popular.entry(ids, question) if conf()["WARMING"] and answer_cacheable and self.policy.counted
+            "popular": popular.entry(question) if conf()["WARMING"] and answer_cacheable and self.policy.counted
             else None,
             "token": token, "lock_ttl": conf()["LOCK_TTL"]["emb"], "ids": [str(cid) for cid in ids],
             "catalog": None if catalog_version is None else str(catalog_version),
@@ -226,8 +229,8 @@ class CacheRequest:
 
         def call(redis: Redis) -> list[Any]:
             reply = LOOKUP_BY_DIGEST(keys=script_keys, args=[arguments], client=redis)
-            if reply[0] == b"gen-missing":
-                fill_missing(redis, ids)
+            if reply[0] == b"meta-missing":
+                generations.fill(redis, tag, ids)
                 reply = LOOKUP_BY_DIGEST(keys=script_keys, args=[arguments], client=redis)
             return list(reply)
 
@@ -237,13 +240,13 @@ class CacheRequest:
             if catalog_version is not None:
                 raise ScopeUnverified("Redis is unreachable: the catalog copy cannot be checked") from None
             self._note("ret", "error", started)
-            return Lookup(scope=None)
+            return Lookup(tag=tag, scope=None)
         if reply[0] == b"catalog-stale":
             raise ScopeUnverified(f"catalog version {catalog_version} is not the current one")
-        if reply[0] != b"ok":  # generations still missing: treat as a miss, write nothing
+        if reply[0] != b"ok":  # the copies still missing: treat as a miss, write nothing
             self._note("ret", "error", started)
-            return Lookup(scope=None)
-        self.overrides = switches.observe_flat(reply[6])  # the switches the script applied
+            return Lookup(tag=tag, scope=None)
+        self.overrides = switches.observe_json(reply[6])  # the switches the script applied
         read_ret = self.policy.read and self.enabled("ret")
         read_ans = read_ret and answer_cacheable and self.enabled("ans")
         scope = reply[1].decode()
@@ -265,14 +268,16 @@ class CacheRequest:
         if emb_status in (1, 2):  # 3: another ask holds the lock; embedding() waits for it
             self.embedding_claims[emb_key] = _Claim(value=bytes(reply[5])) if emb_status == 1 else _Claim(token=token)
         semantic = dict(zip(reply[7][::2], reply[7][1::2], strict=True)) if not found_retrieval else None
-        return Lookup(scope=scope, retrieval=retrieval, answer=answer, semantic=semantic)
+        return Lookup(tag=tag, scope=scope, retrieval=retrieval, answer=answer, semantic=semantic)
 
     # -- emb ---------------------------------------------------------------------
 
-    def embedding(self, *, model: str, question: str, dimensions: int, compute: Callable[[], np.ndarray]) -> np.ndarray:
+    def embedding(
+        self, *, tag: str, model: str, question: str, dimensions: int, compute: Callable[[], np.ndarray]
+    ) -> np.ndarray:
         """`dimensions`: the model's; a stored value of another size is damaged: a counted
         miss, overwritten by this ask."""
-        key = keys.emb(model, question)
+        key = keys.emb(tag, model, question)
         writes = self.policy.write and self.enabled("emb")
         if not (self.policy.read and self.enabled("emb")):
             self._note("emb", "bypass")
@@ -281,7 +286,7 @@ class CacheRequest:
                 self._defer(lambda pipe: pipe.set(key, vector.tobytes(), ex=ttl("emb")))
             return vector
         started = time.perf_counter()
-        claim = self.embedding_claims.get(key) or self._claim("emb", key)
+        claim = self.embedding_claims.get(key) or self._claim("emb", key, start="")
         self.embedding_claims[key] = claim  # until computed: finish() releases its lock if computing fails
         found = values.decode_embedding(claim.value, dimensions) if claim.value is not None else None
         damaged = claim.value is not None and found is None
@@ -299,7 +304,7 @@ class CacheRequest:
             # Sent with the next round trip; waiters see it then, and the lock goes with it.
             self._defer(lambda pipe: pipe.set(key, vector.tobytes(), ex=ttl("emb")))
         if claim.token is not None:
-            self._defer(lambda pipe: pipe.eval(UNLOCK, 1, keys.lock(key), claim.token))
+            self._defer(lambda pipe: evaluate(pipe, UNLOCK, 1, keys.lock(key), claim.token))
         return vector
 
     def _compute_embedding(self, compute: Callable[[], np.ndarray]) -> np.ndarray:
@@ -311,16 +316,17 @@ class CacheRequest:
     # -- ret ---------------------------------------------------------------------
 
     def retrieval_claim(
-        self, *, scope: str | None, embed_model: str, mode: str, k: int, question: str
+        self, *, tag: str, scope: str | None, embed_model: str, mode: str, k: int, question: str
     ) -> dict[str, Any] | None:
         """After the lookup missed the retrieval: the entry, when a concurrent ask that
         holds its lock stores it meanwhile; else None, and this ask computes it (holding
         the lock, which retrieval_store or finish releases). Single-flight, as for answers."""
         if scope is None or not (self.policy.read and self.policy.write and self.enabled("ret")):
             return None
-        key = keys.ret(scope, embed_model, mode, k, question)
+        key = keys.ret(tag, embed_model, mode, k, question)
         started = time.perf_counter()
-        claim = self._claim("ret", key, before_wait=self._give_up_embedding_locks)
+        # A value retrieved for another scope digest (an older generation) is stale: replaced.
+        claim = self._claim("ret", key, start=f"{values.RETRIEVAL} {scope} ", before_wait=self._give_up_embedding_locks)
         if claim.token is not None:
             self.retrieval_lock = (key, claim.token)
         entry = values.decode(claim.value, values.RETRIEVAL) if claim.value is not None else None
@@ -333,29 +339,32 @@ class CacheRequest:
         return entry
 
     def retrieval_store(
-        self, *, scope: str | None, embed_model: str, mode: str, k: int, question: str, entry: dict[str, Any]
+        self, *, tag: str, scope: str | None, embed_model: str, mode: str, k: int, question: str, entry: dict[str, Any]
     ) -> None:
         """Sent with the ask's next round trip, with the release of its lock."""
         if scope is None or not (self.policy.write and self.enabled("ret")):
             return  # finish releases a lock still held
         lock, self.retrieval_lock = self.retrieval_lock, None
-        key = keys.ret(scope, embed_model, mode, k, question)
+        key = keys.ret(tag, embed_model, mode, k, question)
         document_ids = {p[1] for p in entry["passages"]}
 
         def build(pipe: Any) -> None:
             expires = ttl("ret")
-            pipe.set(key, values.encode_retrieval(entry), ex=expires)
-            _index(pipe, key, document_ids, expires)
+            pipe.set(key, values.encode_retrieval(entry, scope=scope), ex=expires)
+            self.indexed.update(_index(pipe, tag, key, document_ids, expires))
             if lock is not None:
-                pipe.eval(UNLOCK, 1, keys.lock(lock[0]), lock[1])
+                evaluate(pipe, UNLOCK, 1, keys.lock(lock[0]), lock[1])
 
         self._defer(build)
 
     # -- ans ---------------------------------------------------------------------
 
     @contextmanager
-    def answer_claim(self, key: str, *, cacheable: bool, counted: bool) -> Iterator[dict[str, Any] | None]:
+    def answer_claim(
+        self, key: str, *, context: str, cacheable: bool, counted: bool
+    ) -> Iterator[dict[str, Any] | None]:
         """Yields the cached answer, or None when this ask must generate it (then answer_store).
+        `context`: the digest of the passages; an answer generated from others is stale here.
 
         Single-flight: of concurrent asks that miss, one holds the lock and generates;
         the others wait for its answer. A holder that fails releases the lock and stores
@@ -368,7 +377,7 @@ class CacheRequest:
             yield None
             return
         started = time.perf_counter()
-        claim = self._claim("ans", key)
+        claim = self._claim("ans", key, start=values.answer_start(context))
         value = values.decode(claim.value, values.ANSWER) if claim.value is not None else None
         if value is not None:
             if counted:  # the script saw a miss; another ask's answer arrived meanwhile
@@ -396,7 +405,9 @@ class CacheRequest:
     def answer_store(
         self,
         *,
+        tag: str,
         key: str,
+        context: str,
         value: dict[str, Any],
         document_ids: set[int],
         semantic: SemanticEntry | None,
@@ -408,15 +419,22 @@ class CacheRequest:
 
         def build(pipe: Any) -> None:
             expires = ttl("ans")
-            pipe.set(key, values.encode_answer(value), ex=expires)
-            _index(pipe, key, document_ids, expires)
+            pipe.set(key, values.encode_answer(value, context=context), ex=expires)
+            self.indexed.update(_index(pipe, tag, key, document_ids, expires))
             if semantic is not None and self.enabled("sem"):
                 field = keys.question_hash(keys.cache_question(semantic.question))
-                entry = values.encode_semantic(answer_key=key, question=semantic.question, vector=semantic.vector,
-                                               context=context_ids(semantic.context))  # fmt: skip
-                pipe.eval(SEM_ADD, 1, semantic.key, field, entry, conf()["SEM_MAX_ENTRIES"], ttl("sem"))
+                entry = values.encode_semantic(
+                    answer_key=key,
+                    answer_context=context,
+                    question=semantic.question,
+                    vector=semantic.vector,
+                    context=context_ids(semantic.context),
+                )
+                evaluate(
+                    pipe, SEM_ADD, 1, semantic.key, field, entry, conf()["SEM_MAX_ENTRIES"], ttl("sem"), semantic.scope
+                )
             if token is not None:
-                pipe.eval(UNLOCK, 1, keys.lock(key), token)
+                evaluate(pipe, UNLOCK, 1, keys.lock(key), token)
 
         with contextlib.suppress(CacheUnavailable):
             self._round_trip("ans", build)
@@ -430,6 +448,7 @@ class CacheRequest:
         self,
         *,
         sem_key: str,
+        scope: str,
         vector: np.ndarray,
         question: str,
         context: Callable[[], Sequence[str]],
@@ -451,6 +470,8 @@ class CacheRequest:
             except CacheUnavailable:
                 self._note("sem", "error", started)
                 return None
+        if found.get(b"scope") != scope.encode():  # the questions of older generations: stale
+            found = {}
         scored = _similarities(found, vector)
         candidates = _candidates(scored, self.threshold())
         refused: list[dict[str, Any]] = []  # for the trace: which earlier questions, and why
@@ -497,7 +518,10 @@ class CacheRequest:
         except CacheUnavailable:
             return None
         for (entry, similarity), answer in zip(passed, raw, strict=True):
-            value = values.decode(answer, values.ANSWER) if isinstance(answer, bytes) else None
+            # The key may hold an answer of another context by now (written from older
+            # passages by a slow ask): only the one the entry was made for is served.
+            meant = isinstance(answer, bytes) and answer.startswith(values.answer_start(entry["x"]).encode())
+            value = values.decode(answer, values.ANSWER) if meant else None
             if value is not None:
                 return SemanticHit(value=value, question=str(entry.get("q", "")), similarity=similarity)
         return None
@@ -517,10 +541,11 @@ class CacheRequest:
         elif held:
             self._defer(lambda pipe: _unlock_all(pipe, held))
 
-    def _claim(self, layer: str, key: str, *, before_wait: Callable[[], None] | None = None) -> _Claim:
+    def _claim(self, layer: str, key: str, *, start: str, before_wait: Callable[[], None] | None = None) -> _Claim:
         """The cached value, or the lock to compute it, in one round trip; when another
         ask holds the lock, wait for its value (or for the lock to go, then try again), for
-        LOCK_WAIT at most: then compute without the lock."""
+        LOCK_WAIT at most: then compute without the lock. `start`: what a value fit for this
+        ask starts with; another is stale, deleted and computed again."""
         lock_key, token = keys.lock(key), lock_token()
         lock_ttl = conf()["LOCK_TTL"][layer]
         wait_at_most = conf()["LOCK_WAIT"][layer]
@@ -528,7 +553,7 @@ class CacheRequest:
         try:
             while time.monotonic() < deadline:
                 reply = self._round_trip(
-                    layer, lambda pipe: pipe.eval(GET_OR_LOCK, 2, key, lock_key, token, lock_ttl, VALUE_START[layer])
+                    layer, lambda pipe: evaluate(pipe, GET_OR_LOCK, 2, key, lock_key, token, lock_ttl, start)
                 )
                 status, value = reply[0]
                 if status == 1:
@@ -540,7 +565,7 @@ class CacheRequest:
                 if before_wait is not None:
                     before_wait()
                     before_wait = None
-                value = self._wait_for(layer, key, lock_key, deadline)
+                value = self._wait_for(layer, key, lock_key, deadline, start)
                 if value is not None:
                     return _Claim(value=value)
         except CacheUnavailable:
@@ -554,10 +579,11 @@ class CacheRequest:
         leases.drop(lock_key, token)
         self.unavailable = False  # one more try: the lock would otherwise block others for its TTL
         with contextlib.suppress(CacheUnavailable):
-            self._round_trip(layer, lambda pipe: pipe.eval(UNLOCK, 1, lock_key, token))
+            self._round_trip(layer, lambda pipe: evaluate(pipe, UNLOCK, 1, lock_key, token))
 
-    def _wait_for(self, layer: str, key: str, lock_key: str, deadline: float) -> bytes | None:
-        """Poll until the value appears (returned) or the lock is gone (None: try to take it)."""
+    def _wait_for(self, layer: str, key: str, lock_key: str, deadline: float, start: str) -> bytes | None:
+        """Poll until a value that starts with `start` appears (returned) or the lock is
+        gone (None: try to take it)."""
         poll = conf()["LOCK_POLL_SECONDS"]
         while time.monotonic() < deadline:
             time.sleep(poll)
@@ -569,7 +595,7 @@ class CacheRequest:
                 return list(pipe.execute())
 
             value, locked = self._run(layer, peek)
-            if value is not None:
+            if value is not None and bytes(value).startswith(start.encode()):
                 return bytes(value)
             if not locked:
                 return None
@@ -586,19 +612,36 @@ class _Claim:
 def _unlock_all(pipe: Any, held: Sequence[tuple[str, str]]) -> None:
     """Release the locks of these (key, token) pairs that their tokens still own."""
     for key, token in held:
-        pipe.eval(UNLOCK, 1, keys.lock(key), token)
+        evaluate(pipe, UNLOCK, 1, keys.lock(key), token)
 
 
-def _index(pipe: Any, key: str, document_ids: set[int], expires: int) -> None:
-    """Remember which entries cited each document, for exact per-document invalidation."""
-    for document_id in document_ids:
-        pipe.eval(INDEX_ADD, 1, keys.document_index(document_id), key, expires, INDEX_PRUNE_SAMPLE)
+def _indexes_prune(redis: Redis, indexes: list[str]) -> None:
+    """A few members of each index, then those whose entries are gone dropped (INDEX_PRUNE:
+    the members are declared, and share the index's slot): two round trips, as an ask ends."""
+    pipe = redis.pipeline(transaction=False)
+    for index in indexes:
+        pipe.srandmember(index, INDEX_PRUNE_SAMPLE)
+    sampled = pipe.execute()
+    pipe = redis.pipeline(transaction=False)
+    for index, members in zip(indexes, sampled, strict=True):
+        if members:
+            evaluate(pipe, INDEX_PRUNE, 1 + len(members), index, *members)
+    pipe.execute()
+
+
+def _index(pipe: Any, tag: str, key: str, document_ids: set[int], expires: int) -> list[str]:
+    """Remember which of the scope's entries cited each document, for exact per-document
+    invalidation; the indexes added to."""
+    indexes = [keys.document_index(tag, document_id) for document_id in sorted(document_ids)]
+    for index in indexes:
+        evaluate(pipe, INDEX_ADD, 1, index, key, expires)
+    return indexes
 
 
 def _similarities(found: dict[bytes, bytes], vector: np.ndarray) -> list[tuple[dict[str, Any], float]]:
     """Each stored question that decodes (damaged ones are skipped), with its cosine
     similarity to `vector`."""
-    decoded = [values.decode_semantic(raw) for raw in found.values()]
+    decoded = [values.decode_semantic(raw) for name, raw in found.items() if name != b"scope"]
     pairs = [pair for pair in decoded if pair is not None and pair[1].shape == vector.shape]
     if not pairs:
         return []

@@ -19,10 +19,9 @@ from redis import Redis
 
 from ragcache import client
 from ragcache.client import CacheUnavailable
-from ragcache.scripts import RENEW, by_digest
+from ragcache.scripts import RENEW, evaluate
 
 logger = logging.getLogger(__name__)
-RENEW_BY_DIGEST = by_digest(RENEW)
 
 
 @dataclass
@@ -90,7 +89,7 @@ def _renew(leases: list[Lease]) -> None:
     def send(redis: Redis) -> None:
         pipe = redis.pipeline(transaction=False)
         for lease in leases:
-            RENEW_BY_DIGEST(keys=[lease.lock_key], args=[lease.token, int(lease.ttl * 1000)], client=pipe)
+            evaluate(pipe, RENEW, 1, lease.lock_key, lease.token, int(lease.ttl * 1000))
         pipe.execute()
 
     try:

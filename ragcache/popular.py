@@ -1,10 +1,9 @@
 """The questions asked most often of each set of collections, lately: what warming
 answers again after a change (chat.tasks.popular_warm).
 
-The lookup script counts each question in `rc:popular:{ids}:{day}` (a sorted set per
-day, kept two days: "lately" is today and yesterday) and lists that key under each of its
-collections in `rc:popular-sets:{id}`, in the same round trip, and only while warming is
-on.
+The lookup script counts each question in its scope's `rc:popular:{tag}:{day}` (a
+sorted set per day, kept two days: "lately" is today and yesterday), in the same round
+trip, and only while warming is on; `rc:scopes` tells which scopes hold a collection.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ from typing import Any
 
 from redis import Redis
 
-from ragcache import client, keys
+from ragcache import client, keys, scopes
 from ragcache.conf import conf
 
 DAY = 86400
@@ -26,32 +25,27 @@ def today() -> int:
     return int(time.time() // DAY)
 
 
-def entry(collection_ids: Sequence[int], question: str) -> dict[str, Any]:
-    """What the lookup script needs to count a question: today's key, kept two days."""
-    key = keys.popular(collection_ids, today())
-    return {"key": key, "question": question, "ttl": 2 * DAY,
-            "sets": [keys.popular_sets(cid) for cid in collection_ids]}  # fmt: skip
+def entry(question: str) -> dict[str, Any]:
+    """What the lookup script needs to count a question in today's key, kept two days."""
+    return {"question": question, "ttl": 2 * DAY}
 
 
 def questions_top(collection_ids: Sequence[int], limit: int) -> list[tuple[list[int], str]]:
     """The questions asked most today and yesterday of any set of collections that
     includes one of these, with that set: at most `limit`, the most asked first."""
-    recent = {today(), today() - 1}
+    recent = (today(), today() - 1)
 
     def read(redis: Redis) -> dict[tuple[tuple[int, ...], str], float]:
         counts: dict[tuple[tuple[int, ...], str], float] = {}
-        for collection_id in collection_ids:
-            for member in redis.smembers(keys.popular_sets(collection_id)):  # type: ignore[union-attr]
-                name = member.decode() if isinstance(member, bytes) else str(member)
-                ids_part, day = name.rsplit(":", 2)[1:]  # rc:popular:{ids}:{day}
-                if int(day) not in recent:  # an older day's key: expired, or about to
-                    redis.srem(keys.popular_sets(collection_id), member)
-                    continue
-                ids = tuple(int(part) for part in ids_part.split(",") if part)
-                ranked: list[Any] = redis.zrevrange(name, 0, limit - 1, withscores=True)  # type: ignore[assignment]
-                for question, score in ranked:
-                    text = question.decode() if isinstance(question, bytes) else str(question)
-                    counts[(ids, text)] = counts.get((ids, text), 0.0) + float(score)
+        wanted = [(tag, tuple(ids), day) for tag, ids in scopes.listed_with(redis, collection_ids).items()
+                  for day in recent]  # fmt: skip
+        pipe = redis.pipeline(transaction=False)
+        for tag, _, day in wanted:
+            pipe.zrevrange(keys.popular(tag, day), 0, limit - 1, withscores=True)
+        for (_, ids, _), ranked in zip(wanted, pipe.execute(), strict=True):
+            for question, score in ranked:
+                text = question.decode() if isinstance(question, bytes) else str(question)
+                counts[(ids, text)] = counts.get((ids, text), 0.0) + float(score)
         return counts
 
     counts = client.run("warming", read)

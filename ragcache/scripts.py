@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from redis.cluster import ClusterPipeline, RedisCluster
 from redis.commands.core import Script
 
 
@@ -11,55 +14,71 @@ def by_digest(text: str) -> Script:
     return Script(None, text.encode())  # type: ignore[arg-type]  # bytes need no client to encode
 
 
-# The whole read side of a cached answer in one call: the run-time switches, the
-# generations of the scope, the retrieval entry they lead to, the answer that entry's
-# context leads to, and the statistics of what was found. When the retrieval misses, the
-# question's embedding (or the lock to compute it) comes along, so a complete miss saves
-# a round trip too.
+def evaluate(target: Any, script: str, numkeys: int, *keys_and_args: Any) -> Any:
+    """EVAL on a client or a pipeline, of one Redis or of a Cluster. redis-py's cluster
+    pipeline has no eval() of its own, and would ask a node for the keys of each EVAL
+    (COMMAND GETKEYS, a round trip): it is told the node of the first key instead."""
+    if isinstance(target, ClusterPipeline) and numkeys:
+        node = target.nodes_manager.get_node_from_slot(target.keyslot(keys_and_args[0]))
+        return target.execute_command("EVAL", script, numkeys, *keys_and_args, target_nodes=node)
+    return target.execute_command("EVAL", script, numkeys, *keys_and_args)
+
+
+def evaluate_on_one_node(target: Any, script: str, *args: Any) -> Any:
+    """EVAL of a script that declares no key (a SCAN): on a Cluster, always on the same
+    node, whose keys it sees, so that a cursor it returns means something to the next call."""
+    if isinstance(target, RedisCluster):
+        return target.execute_command("EVAL", script, 0, *args, target_nodes=target.get_default_node())
+    return target.execute_command("EVAL", script, 0, *args)
+
+
+# The whole read side of a cached answer in one call: the scope's copies (generations,
+# catalog version, run-time switches), the retrieval entry, the answer, and the
+# statistics of what was found. When the retrieval misses, the question's embedding (or
+# the lock to compute it) and the scope's sem hash come along, so a complete miss saves
+# round trips too. Every key is declared and carries the scope's hash tag: on a Redis
+# Cluster they share one slot.
 #
-# KEYS: the generations hash, the switches hash, the statistics bucket, the question's emb
-# key, the catalog hash.
-# The ret, ans and lock keys are built inside from the scope it reads, so the script is
-# not yet fit for Redis Cluster (those keys are not declared, nor hash-tagged together).
-# ARGV[1], JSON: prefix, stats_ttl, read (the ask may read the cache), answer_cacheable,
-#   defaults (emb, ret, ans: on or off when no switch overrides them), ret_suffix,
-#   ans_stem, token and lock_ttl (of the embedding's lock), ids (collection ids, sorted),
-#   catalog (the version of the catalog copy the ids were resolved from, or null).
-# Returns {"catalog-stale"} when that is not the version of the catalog copy in Redis,
-# {"gen-missing"} when a generation copy is missing, else {"ok", scope digest,
-# ret value or "", ans value or "", emb status (0 not asked, 1 value, 2 locked for this
-# caller, 3 locked by another), emb value or "", the switches as HGETALL gives them}.
+# KEYS: 1 the scope's gen copy, 2 the statistics bucket, 3 the question's emb key, 4 its
+# lock, 5 the ret key, 6 the ans key, 7 the sem hash, 8 the popular questions of the day.
+# ARGV[1], JSON: stats_ttl, read (the ask may read the cache), answer_cacheable, defaults
+#   (emb, ret, ans, sem: on or off when no switch overrides them), token and lock_ttl (of
+#   the embedding's lock), ids (collection ids, sorted), catalog (the version of the
+#   catalog copy the ids were resolved from, or null), popular ({question, ttl}, or null
+#   when warming is off).
+# Returns {"meta-missing"} when the gen copy lacks a field, {"catalog-stale"} when the
+# catalog version is not the copy's, else {"ok", scope digest, ret value or "", ans value
+# or "", emb status (0 not asked, 1 value, 2 locked for this caller, 3 locked by another),
+# emb value or "", the switches (JSON), the sem hash as HGETALL gives it or {}}.
 LOOKUP = """
 local a = cjson.decode(ARGV[1])
+local ids = a['ids']
+local fields = {'catalog', 'switches'}
+for i = 1, #ids do fields[#fields + 1] = ids[i] end
+local copies = redis.call('HMGET', KEYS[1], unpack(fields))
+for i = 1, #fields do
+  if not copies[i] then return {'meta-missing'} end
+end
 local catalog = a['catalog']
-if catalog and catalog ~= cjson.null and redis.call('HGET', KEYS[5], 'v') ~= catalog then
+if catalog and catalog ~= cjson.null and copies[1] ~= catalog then
   return {'catalog-stale'}
 end
-local switches = redis.call('HGETALL', KEYS[2])
 local on = {}
 for layer, default in pairs(a['defaults']) do on[layer] = default end
-for i = 1, #switches, 2 do
-  if on[switches[i]] ~= nil then on[switches[i]] = switches[i + 1] == '1' end
+for name, value in pairs(cjson.decode(copies[2])) do
+  if on[name] ~= nil then on[name] = value == '1' end
 end
-local ids = a['ids']
 local parts = {}
-if #ids > 0 then
-  local gens = redis.call('HMGET', KEYS[1], unpack(ids))
-  for i = 1, #ids do
-    if not gens[i] then return {'gen-missing'} end
-    parts[i] = ids[i] .. ':' .. gens[i]
-  end
-end
+for i = 1, #ids do parts[i] = ids[i] .. ':' .. copies[i + 2] end
 local scope = redis.sha1hex(table.concat(parts, ','))
-local prefix = a['prefix']
 local read_ret = a['read'] and on['ret']
 local read_ans = read_ret and a['answer_cacheable'] and on['ans']
 local ret, ans = '', ''
 local function count(field, amount)
-  redis.call('HINCRBY', KEYS[3], field, amount)
+  redis.call('HINCRBY', KEYS[2], field, amount)
 end
 local function add(field, amount)
-  if amount ~= '0.0' then redis.call('HINCRBYFLOAT', KEYS[3], field, amount) end
+  if amount ~= '0.0' then redis.call('HINCRBYFLOAT', KEYS[2], field, amount) end
 end
 -- An entry's numbers are in its header line (ragcache.values): no JSON is parsed here. A
 -- value without the header of this format is a miss, and is deleted.
@@ -72,21 +91,27 @@ local function entry(key, pattern, layer)
   return ''
 end
 if read_ret then
-  redis.call('EXPIRE', KEYS[3], a['stats_ttl'])
-  ret = entry(prefix .. 'ret:' .. scope .. a['ret_suffix'], '^r2 %x+ %S+\\n', 'ret')
+  redis.call('EXPIRE', KEYS[2], a['stats_ttl'])
+  ret = entry(KEYS[5], '^r3 %x+ %x+ %S+\\n', 'ret')
+  local stored_scope, ctx, ms = string.match(ret, '^r3 (%x+) (%x+) (%S+)\\n')
+  if ret ~= '' and stored_scope ~= scope then
+    redis.call('UNLINK', KEYS[5])  -- retrieved before a generation changed: stale
+    ret = ''
+  end
   if ret ~= '' then
-    local ctx, ms = string.match(ret, '^r2 (%x+) (%S+)\\n')
     count('ret:hit', 1)
     add('ret:saved_ms', ms)
     if read_ans then
-      ans = entry(prefix .. 'ans:' .. a['ans_stem'] .. ctx, '^a1 %S+ %S+ %S+\\n', 'ans')
-      if ans ~= '' then
-        local generate_ms, tokens, cost = string.match(ans, '^a1 (%S+) (%S+) (%S+)\\n')
+      -- Only an answer generated from this very context is this retrieval's answer.
+      ans = entry(KEYS[6], '^a2 %x+ %S+ %S+ %S+\\n', 'ans')
+      local generate_ms, tokens, cost = string.match(ans, '^a2 ' .. ctx .. ' (%S+) (%S+) (%S+)\\n')
+      if generate_ms then
         count('ans:hit', 1)
         add('ans:saved_ms', generate_ms)
         add('ans:saved_tokens', tokens)
         add('ans:saved_cost', cost)
       else
+        ans = ''
         count('ans:miss', 1)
       end
     end
@@ -98,46 +123,56 @@ local ret_missed = ret == ''
 if ans ~= '' then ret = '' end  -- a full hit: the answer is all the caller needs
 local emb_status, emb = 0, ''
 if ret_missed and a['read'] and on['emb'] then
-  emb = redis.call('GET', KEYS[4]) or ''
+  emb = redis.call('GET', KEYS[3]) or ''
   if emb ~= '' then
     emb_status = 1
-  elseif redis.call('SET', prefix .. 'lock:' .. KEYS[4], a['token'], 'NX', 'EX', a['lock_ttl']) then
+  elseif redis.call('SET', KEYS[4], a['token'], 'NX', 'EX', a['lock_ttl']) then
     emb_status = 2
   else
     emb_status = 3
   end
 end
--- With warming on, the question counts toward its collections' popular ones.
+-- With warming on, the question counts toward its scope's popular ones.
 local popular = a['popular']
 if popular and popular ~= cjson.null then
-  redis.call('ZINCRBY', popular['key'], 1, popular['question'])
-  redis.call('EXPIRE', popular['key'], popular['ttl'])
-  for _, set_key in ipairs(popular['sets']) do
-    redis.call('SADD', set_key, popular['key'])
-    redis.call('EXPIRE', set_key, popular['ttl'])
-  end
+  redis.call('ZINCRBY', KEYS[8], 1, popular['question'])
+  redis.call('EXPIRE', KEYS[8], popular['ttl'])
 end
 -- A new question: the scope's earlier questions, for the sem layer, in this same trip.
+-- The hash holds the questions of one scope digest; those of an older one are stale.
 local sem = {}
 if ret_missed and a['read'] and a['answer_cacheable'] and on['sem'] then
-  sem = redis.call('HGETALL', prefix .. 'sem:' .. scope .. a['sem_suffix'])
+  if redis.call('HGET', KEYS[7], 'scope') == scope then sem = redis.call('HGETALL', KEYS[7]) end
 end
-return {'ok', scope, ret, ans, emb_status, emb, switches, sem}
+return {'ok', scope, ret, ans, emb_status, emb, copies[2], sem}
 """
 
-# Set copies of generations, never lowering one: a slow writer (or a resync) that read
-# an older generation from the database must not undo a newer bump.
-# KEYS: the generations hash. ARGV: TTL, then id, generation pairs.
-GENERATIONS_RAISE = """
-for i = 2, #ARGV, 2 do
-  local current = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '-1')
-  if tonumber(ARGV[i + 1]) > current then
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+# Raise the scope's copies, never lowering one: a slow writer (or a resync) that read an
+# older generation, catalog version or switches must not undo a newer change. Writers
+# change the source (PostgreSQL, the catalog or switches hash) and then raise every
+# scope's copy listed in `scopes`; a scope lists itself before it reads the sources, so
+# either the writer reaches its copy, or the scope read the change itself.
+# KEYS: the gen copy. ARGV[1], JSON: ttl, and any of gens ({id: generation}), catalog
+# (version), switches ({version, values (JSON)}).
+META_RAISE = """
+local a = cjson.decode(ARGV[1])
+local function raise(field, value)
+  local held = tonumber(redis.call('HGET', KEYS[1], field) or '-1')
+  if tonumber(value) > held then redis.call('HSET', KEYS[1], field, value) return true end
+  return false
+end
+if a['gens'] then
+  for id, generation in pairs(a['gens']) do raise(id, generation) end
+end
+if a['catalog'] then raise('catalog', a['catalog']) end
+if a['switches'] then
+  if raise('switches-version', a['switches']['version']) then
+    redis.call('HSET', KEYS[1], 'switches', a['switches']['values'])
   end
 end
--- The TTL is set once, when the copy is made, and never extended: every process re-reads
--- the copies from PostgreSQL at least this often, whatever bumps it may have missed.
-if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+-- The TTL is set once, when the copy is made, and never extended: every scope re-reads
+-- its copies from the sources at least this often, whatever changes it may have missed.
+if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], a['ttl']) end
 return 1
 """
 
@@ -163,13 +198,20 @@ return 0
 """
 
 # Remember a question in its scope's semantic hash, which holds ARGV[3] questions at most:
-# a random older one makes room, so what one lookup reads stays bounded.
-# KEYS: the sem hash. ARGV: field, value, max entries, TTL.
+# a random older one makes room, so what one lookup reads stays bounded. The hash holds
+# the questions of one scope digest (field "scope"): a newer one starts it over.
+# KEYS: the sem hash. ARGV: field, value, max entries, TTL, scope digest.
 SEM_ADD = """
+if redis.call('HGET', KEYS[1], 'scope') ~= ARGV[5] then
+  redis.call('UNLINK', KEYS[1])
+  redis.call('HSET', KEYS[1], 'scope', ARGV[5])
+end
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then
-  local room = math.max(tonumber(ARGV[3]), 1)
+  local room = math.max(tonumber(ARGV[3]), 1) + 1  -- and the "scope" field
   while redis.call('HLEN', KEYS[1]) >= room do
-    redis.call('HDEL', KEYS[1], redis.call('HRANDFIELD', KEYS[1]))
+    for _, field in ipairs(redis.call('HRANDFIELD', KEYS[1], 2)) do
+      if field ~= 'scope' then redis.call('HDEL', KEYS[1], field) break end
+    end
   end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -177,36 +219,30 @@ redis.call('EXPIRE', KEYS[1], ARGV[4])
 return 1
 """
 
-# Add an entry to a document's index. The index lives as long as its longest-lived entry
-# (its TTL is only ever raised), and each add checks a few random members
-# and drops those whose entries are gone (expired, evicted, flushed), so an index of a
-# long-lived document does not grow with every entry that ever cited it.
-# KEYS: the index. ARGV: the entry's key, its TTL, how many members to check.
-# The members it checks are not declared: not fit for Redis Cluster as it stands.
+# Add an entry to a document's index (of the entry's scope: the same slot). The index
+# lives as long as its longest-lived entry: its TTL is only ever raised.
+# KEYS: the index. ARGV: the entry's key, its TTL.
 INDEX_ADD = """
 redis.call('SADD', KEYS[1], ARGV[1])
 if redis.call('TTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-for _, member in ipairs(redis.call('SRANDMEMBER', KEYS[1], tonumber(ARGV[3]))) do
-  if redis.call('EXISTS', member) == 0 then redis.call('SREM', KEYS[1], member) end
-end
 return 1
+"""
+
+# Drop from a document's index those of the sampled members whose entries are gone
+# (expired, evicted, flushed), so that the index of a long-lived document does not grow with
+# every entry that ever cited it. KEYS: the index, then the members sampled (its slot's).
+INDEX_PRUNE = """
+local gone = 0
+for i = 2, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 0 then gone = gone + redis.call('SREM', KEYS[1], KEYS[i]) end
+end
+return gone
 """
 
 # Extend a lock only if this holder still owns it (ragcache.leases).
 RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
-"""
-
-# Delete every entry that cited a document, and the index itself; the entries deleted.
-INVALIDATE_DOCUMENT = """
-local keys = redis.call('SMEMBERS', KEYS[1])
-local deleted = 0
-for i = 1, #keys, 500 do
-  deleted = deleted + redis.call('UNLINK', unpack(keys, i, math.min(i + 499, #keys)))
-end
-redis.call('UNLINK', KEYS[1])
-return deleted
 """
 
 # Set a key's TTL, or extend it, atomically. KEYS: the key. ARGV: seconds, extend (1/0).

@@ -1,7 +1,9 @@
 """Hit/miss statistics per layer in one-minute buckets, each with its own TTL.
 
 A request's counts are written in the same round trip as its other writes (or, for a
-cached answer, inside the lookup script). A bucket is a hash of "{layer}:{metric}" ->
+cached answer, inside the lookup script), in its scope's bucket (in the slot of the
+scope's entries, so that the lookup script may write it); the summary adds up the
+scopes listed in `rc:scopes`. A bucket is a hash of "{layer}:{metric}" ->
 amount, plus "simil:{hit|refused|miss}:{bucket}" -> count: the best similarity each
 semantic lookup found, in hundredths, for the panel's histogram ("refused": above the
 threshold, but every candidate failed a check).
@@ -13,10 +15,12 @@ import json
 import time
 from typing import Any
 
+from redis import Redis
 from redis.client import Pipeline
 
-from ragcache import client, keys
+from ragcache import client, keys, scopes
 from ragcache.conf import LAYERS, conf
+from ragcache.scripts import evaluate
 
 METRICS = ("hit", "miss", "error", "bypass", "corrupt", "saved_ms", "saved_tokens", "saved_cost")
 WINDOWS = {"5m": 5, "1h": 60, "1d": 1440}
@@ -80,10 +84,12 @@ def similarity_bucket(similarity: float) -> int:
 
 
 class Tally:
-    """One request's counts, waiting for the request's next write."""
+    """One request's counts, waiting for the request's next write, in its scope's bucket
+    (the scope of no collection's, until the lookup tells which it is)."""
 
     def __init__(self) -> None:
         self.counts: dict[str, float] = {}
+        self.tag = keys.scope_tag(())
 
     def add(self, layer: str, metric: str, amount: float = 1) -> None:
         field = f"{layer}:{metric}"
@@ -94,7 +100,7 @@ class Tally:
             self.add(layer, "error", errors)
         if not self.counts:
             return
-        key = keys.stats(current_minute())
+        key = keys.stats(self.tag, current_minute())
         for field, amount in self.counts.items():
             pipe.hincrbyfloat(key, field, amount)
         pipe.expire(key, conf()["STATS_TTL"])
@@ -106,20 +112,31 @@ def summary() -> dict[str, Any]:
     minute of the last hour, oldest first: each layer's hits and misses. One round trip."""
     now = current_minute()
     longest = max(WINDOWS.values())
-    script_keys = [keys.stats_sums(now), *keys.stats_buckets(now - longest + 1, now)]
     arguments = [CHARTED, 120, *WINDOWS.values()]  # kept past the minute, for a clock slightly behind
-    done_raw, current_raw = client.run(
-        "stats", lambda redis: redis.eval(SUMMARY, len(script_keys), *script_keys, *arguments)
-    )
-    done = json.loads(done_raw)
-    current = {name.decode(): float(value) for name, value in zip(current_raw[::2], current_raw[1::2], strict=True)}
-    windows: dict[str, dict[str, float]] = {}
-    for name, minutes in WINDOWS.items():
-        fields = dict(done["windows"].get(str(minutes)) or {})  # {} or [] when empty: Lua cannot tell
-        for field, value in current.items():
-            fields[field] = fields.get(field, 0) + value
-        windows[name] = fields
-    series = [*(minute or {} for minute in done["series"]), current]
+
+    def read(redis: Redis) -> list[Any]:
+        # One call per scope, all in one pipeline: a scope's buckets share its slot.
+        tags = {keys.scope_tag(()), *scopes.listed(redis)}
+        pipe = redis.pipeline(transaction=False)
+        for tag in sorted(tags):
+            script_keys = [keys.stats_sums(tag, now), *keys.stats_buckets(tag, now - longest + 1, now)]
+            evaluate(pipe, SUMMARY, len(script_keys), *script_keys, *arguments)
+        return list(pipe.execute())
+
+    windows: dict[str, dict[str, float]] = {name: {} for name in WINDOWS}
+    minutes_charted: list[dict[str, float]] = [{} for _ in range(CHARTED)]
+    for done_raw, current_raw in client.run("stats", read):
+        done = json.loads(done_raw)
+        current = {name.decode(): float(value) for name, value in zip(current_raw[::2], current_raw[1::2], strict=True)}
+        for name, minutes in WINDOWS.items():
+            # {} or [] when empty: Lua cannot tell
+            _add(windows[name], done["windows"].get(str(minutes)) or {})
+            _add(windows[name], current)
+        for charted, minute in zip(
+            minutes_charted, [*(minute or {} for minute in done["series"]), current], strict=True
+        ):
+            _add(charted, minute)
+    series = minutes_charted
     return {
         "windows": {name: _by_layer(fields) for name, fields in windows.items()},
         "similarity": {name: _similarity(fields) for name, fields in windows.items()},
@@ -146,6 +163,11 @@ def with_ratios(layers: dict[str, dict[str, float]]) -> dict[str, dict[str, floa
         looked = metrics["hit"] + metrics["miss"]
         result[layer] = {**metrics, "ratio": metrics["hit"] / looked if looked else None}
     return result
+
+
+def _add(sums: dict[str, float], fields: dict[str, float]) -> None:
+    for field, value in fields.items():
+        sums[field] = sums.get(field, 0) + float(value)
 
 
 def _by_layer(fields: dict[str, float], metrics: tuple[str, ...] = METRICS) -> dict[str, dict[str, float]]:

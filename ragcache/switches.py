@@ -2,19 +2,22 @@
 layer's checks, as admins set them.
 
 Django settings (RAGCACHE["ENABLED"], ["SEM_THRESHOLD"], ["SEM_CHECKS"]) stay the defaults. An
-admin's overrides live in one Redis hash, `rc:switches`, which the lookup script of
-every ask reads and applies in the same round trip: the ask that follows a change, in
-any process, already obeys it. The ask keeps the overrides its lookup read until it
+admin's overrides live in one Redis hash, `rc:switches`, with a version raised on every
+change; each change is then copied to every scope's gen copy (ragcache.scopes), which the
+lookup script of every ask reads and applies in the same round trip: the ask that follows
+a change, in any process, already obeys it. The ask keeps the overrides its lookup read until it
 ends; the process keeps the last ones any ask read, for code outside an ask, which
 calls `refresh()`.
 
 The hash has no TTL, unlike the app's cache keys: it is configuration, and an eviction
-must never silently switch a layer back on. flush_all() leaves it alone.
+must never silently switch a layer back on. flush_all() leaves it alone, and the panel
+does not delete it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 import time
 from collections.abc import Mapping
@@ -22,12 +25,14 @@ from typing import Any
 
 from redis import Redis
 
-from ragcache import client, keys
+from ragcache import client, keys, scopes
 from ragcache.client import CacheUnavailable
 from ragcache.conf import LAYERS, conf
+from ragcache.scripts import evaluate
 from ragcache.semantic import CHECKS
 
 THRESHOLD = "sem_threshold"
+VERSION = "version"  # a field of the hash, not a switch
 CHECK = "sem_check:{}"  # a field per check of ragcache.semantic
 REFRESH_SECONDS = 5.0
 
@@ -40,15 +45,22 @@ def observe(fields: Mapping[Any, Any]) -> dict[str, str]:
     """Take the overrides as Redis holds them (from a lookup reply, or a refresh); returns
     them, for the ask that read them to keep."""
     global _overrides, _seen_at
-    decoded = {_text(name): _text(value) for name, value in fields.items()}
+    decoded = {_text(name): _text(value) for name, value in fields.items() if _text(name) != VERSION}
     with _lock:
         _overrides, _seen_at = decoded, time.monotonic()
     return decoded
 
 
-def observe_flat(reply: list[Any]) -> dict[str, str]:
-    """The same, from HGETALL's flat reply inside a script's answer."""
-    return observe(dict(zip(reply[::2], reply[1::2], strict=True)))
+def observe_json(raw: bytes) -> dict[str, str]:
+    """The same, from a scope's copy (JSON) in the lookup script's answer."""
+    return observe(json.loads(raw))
+
+
+def held(redis: Redis) -> dict[str, Any]:
+    """The overrides in Redis and their version, as a scope's copy holds them."""
+    fields = {_text(name): _text(value) for name, value in redis.hgetall(keys.switches()).items()}
+    version = int(fields.pop(VERSION, 0))
+    return {"version": version, "values": json.dumps(fields, sort_keys=True)}
 
 
 def refresh(max_age: float = REFRESH_SECONDS) -> None:
@@ -112,21 +124,52 @@ def switches_set(
             stored[THRESHOLD] = repr(float(sem_threshold))
 
     def write(redis: Redis) -> dict[bytes, bytes]:
-        pipe = redis.pipeline()
+        pipe = redis.pipeline(transaction=True)  # one key: one slot, on a Cluster too
         if removed:
             pipe.hdel(keys.switches(), *removed)
         if stored:
             pipe.hset(keys.switches(), mapping=stored)
-        pipe.hgetall(keys.switches())
-        return dict(pipe.execute()[-1])
+        pipe.execute()
+        return _copy_to_scopes(redis)
 
     observe(client.run("switches", write))
     return dict(_overrides)
 
 
 def switches_reset() -> None:
-    client.run("switches", lambda redis: redis.unlink(keys.switches()))
-    observe({})
+    """Every override goes; the version stays, and rises, so the scopes' copies follow."""
+
+    def write(redis: Redis) -> dict[bytes, bytes]:
+        overrides = [name for name in redis.hkeys(keys.switches()) if _text(name) != VERSION]
+        pipe = redis.pipeline(transaction=True)  # one key: one slot, on a Cluster too
+        if overrides:
+            pipe.hdel(keys.switches(), *overrides)
+        pipe.execute()
+        return _copy_to_scopes(redis)
+
+    observe(client.run("switches", write))
+
+
+# A version above every earlier one, even when the hash was lost (deleted, restored from an
+# older backup): the clock's microseconds (a change takes a round trip, far longer), or
+# one more than the last. KEYS: the hash. ARGV: the time in microseconds (below 2^53,
+# which Lua's numbers hold exactly).
+VERSION_RAISE = """
+local held = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+local version = math.max(held + 1, tonumber(ARGV[1]))
+redis.call('HSET', KEYS[1], 'version', string.format('%d', version))
+return 1
+"""
+
+
+def _copy_to_scopes(redis: Redis) -> dict[Any, Any]:
+    """After a change: a new version, then every scope's copy raised to the overrides as
+    they stand then (a change made meanwhile raises the version again, and copies again);
+    returns those overrides."""
+    evaluate(redis, VERSION_RAISE, 1, keys.switches(), time.time_ns() // 1_000)
+    now = held(redis)
+    scopes.raise_all(redis, switches=now)
+    return dict(json.loads(now["values"]))
 
 
 def _text(value: Any) -> str:

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import os
 import secrets
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import quote
+
+from redis import Redis
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("RAGSITE_DATA_DIR", BASE_DIR / ".data"))
@@ -60,10 +64,12 @@ class EmbeddedPostgres:
 class EmbeddedRedis:
     """A redis-server child process on a free loopback port."""
 
-    def __init__(self, data_dir: Path, *, persist: bool, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, *, persist: bool, port: int | None = None, args: Sequence[str] = ()) -> None:
+        """`args`: more redis-server options (a cluster node's)."""
         self.data_dir = data_dir
         self.persist = persist
         self.port = port or free_port()
+        self.args = list(args)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -85,6 +91,7 @@ class EmbeddedRedis:
             "--save", "",
             "--appendonly", "yes" if self.persist else "no",
             "--logfile", str(self.data_dir / "redis.log"),
+            *self.args,
         ]  # fmt: skip
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self._wait_until_ready()
@@ -172,3 +179,73 @@ def configure_environment() -> None:
         redis = _SharedRedis(DATA_DIR / "redis")
         atexit.register(redis.stop)
         os.environ["REDIS_URL"] = redis.url
+
+
+class EmbeddedCluster:
+    """A Redis Cluster of three primaries (no replicas) on loopback, each a redis-server in
+    a directory of its own under `directory`, the 16384 slots split evenly between them:
+    for the tests and the benchmark (`make run` uses one Redis, or REDIS_URL's).
+    The cluster's URL (`url`) is what REDIS_URL or cache_settings() take."""
+
+    SLOTS = 16384
+
+    def __init__(self, directory: Path, *, primaries: int = 3) -> None:
+        self.directory = directory
+        self.ports = _cluster_ports(primaries)
+        self.nodes: list[EmbeddedRedis] = []
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in self.ports) + "/0"
+
+    def start(self, timeout: float = 20.0) -> EmbeddedCluster:
+        try:
+            for port in self.ports:
+                node_dir = self.directory / f"node-{port}"
+                self.nodes.append(EmbeddedRedis(node_dir, persist=False, port=port, args=[
+                    "--cluster-enabled", "yes",
+                    "--cluster-config-file", str(node_dir / f"nodes-{port}.conf"),
+                    "--cluster-node-timeout", "2000",
+                ]).start())  # fmt: skip
+            clients = [Redis(port=port, socket_timeout=5) for port in self.ports]
+            # Redis 6.2 has no CLUSTER ADDSLOTSRANGE: each node is given its slots one by one.
+            bounds = [self.SLOTS * i // len(clients) for i in range(len(clients) + 1)]
+            for client, (start, end) in zip(clients, itertools.pairwise(bounds), strict=True):
+                client.execute_command("CLUSTER ADDSLOTS", *range(start, end))
+            for port in self.ports[1:]:
+                clients[0].execute_command("CLUSTER MEET", "127.0.0.1", port)
+            deadline = time.monotonic() + timeout
+            while not all(_cluster_ready(client, len(clients)) for client in clients):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the Redis Cluster was not ready within {timeout:.0f} s")
+                time.sleep(0.1)
+            for client in clients:
+                client.close()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+        self.nodes = []
+
+
+def _cluster_ready(client: Redis, nodes: int) -> bool:
+    """This node sees every slot served and knows every node."""
+    info = client.cluster("INFO")
+    return bool(info["cluster_state"] == "ok" and int(info["cluster_known_nodes"]) == nodes)
+
+
+def _cluster_ports(count: int) -> list[int]:
+    """Free ports whose cluster bus port (the port + 10000, fixed in Redis 6.2) is free too."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port + 10000 > 65535 or port in ports:
+            continue
+        with contextlib.suppress(OSError), socket.socket() as bus:
+            bus.bind(("127.0.0.1", port + 10000))
+            ports.append(port)
+    return ports

@@ -94,13 +94,15 @@ DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
     "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),  # seconds a request waits for a connection
 }
 
-# One Redis (redis://) or the primary Redis Sentinel names (sentinel://): ragsite/redis_urls.py.
+# One Redis (redis://), the primary Redis Sentinel names (sentinel://) or a Redis Cluster
+# (redis+cluster://, for the cache only): ragsite/redis_urls.py.
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 CACHES = {"default": {**redis_urls.cache_settings(REDIS_URL), "KEY_PREFIX": "ragsite"}}
 
 # The broker is the same Redis unless CELERY_BROKER_URL says otherwise.
 _broker_is_redis_url = "CELERY_BROKER_URL" not in os.environ
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=redis_urls.broker_url(REDIS_URL))
+# (broker_url only when it is needed: it refuses a Redis Cluster, which may serve the cache.)
+CELERY_BROKER_URL = redis_urls.broker_url(REDIS_URL) if _broker_is_redis_url else env.str("CELERY_BROKER_URL")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
 # A task taken by a worker that died is delivered again after this many seconds; longer

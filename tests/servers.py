@@ -1,5 +1,5 @@
 """The site's own web servers, started as `make run` and `make dev` start them, against the
-tests' database and Redis."""
+tests' database and Redis; a TCP gate that plays a service going away."""
 
 from __future__ import annotations
 

@@ -11,15 +11,16 @@ from django.test import Client
 from django.urls import reverse
 
 from documents.models import Collection
-from ragcache import keys, values
+from ragcache import keys, switches, values
 from tests.chat.factories import handbook
-from tests.ragcache.helpers import app_keys, ask, outcomes, redis
+from tests.ragcache.helpers import app_keys, ask, outcomes, overrides, redis
 
 pytestmark = pytest.mark.django_db
 
 TEA = "How hot should the water be for green tea?"
 QUESTIONS = [TEA, "How do I fix a flat tyre?", "When is the tax return due?", "What are neutron stars?"]
 HTMX = {"HX-Request": "true", "HX-Target": "panel-messages"}
+NOT_CACHE = [b"rc:scopes", b"rc:switches"]  # what a flush of everything keeps: where changes go, and settings
 
 
 def answer_key() -> str:
@@ -53,7 +54,7 @@ def test_every_action_needs_the_csrf_token(admin_user):
     for url, data in all_actions():
         response = client.post(url, data, headers={"HX-Request": "true"})
         assert response.status_code == 403, url
-    assert set(before) == set(app_keys()) and not redis().exists(keys.switches())
+    assert set(before) == set(app_keys()) and overrides() == {}
     assert not LogEntry.objects.exists()
 
     client.get(reverse("cachepanel:overview"))  # sets the CSRF cookie, as the page does
@@ -103,14 +104,14 @@ def test_flushing_a_document_removes_exactly_the_entries_that_cited_it(admin_cli
         entry = values.decode(redis().get(key), values.RETRIEVAL)
         if tea.pk in {passage[1] for passage in entry["passages"]}:
             citing.add(key)
-            citing |= {k for k in of_kind("ans") if k.decode().endswith(":" + entry["ctx"])}
+            citing |= {k for k in of_kind("ans") if redis().get(k).split(b" ")[1].decode() == entry["ctx"]}
     assert citing and of_kind("ret") - citing  # some entries cite tea, others do not
     before = set(app_keys())
     response = admin_client.post(
         reverse("cachepanel:flush"), {"target": "document", "document_id": tea.pk, "confirmed": "yes"}, headers=HTMX
     )
     assert f"the entries citing tea: {len(citing)} keys deleted".encode() in response.content
-    assert set(app_keys()) == before - citing - {keys.document_index(tea.pk).encode()}
+    assert set(app_keys()) == before - citing - {keys.document_index(keys.scope_tag([collection.pk]), tea.pk).encode()}
 
 
 def test_flushing_everything_keeps_what_is_not_the_apps_and_the_switches(admin_client):
@@ -119,9 +120,9 @@ def test_flushing_everything_keeps_what_is_not_the_apps_and_the_switches(admin_c
     redis().set("someone-else:key", "kept")
     redis().lpush("celery", json.dumps({"task": "queued"}))  # Celery's queue and its bindings
     redis().sadd("_kombu.binding.celery", "celery")
-    redis().hset(keys.switches(), "ans", "0")
+    switches.switches_set(layers={"ans": False}, sem_threshold=None)
     admin_client.post(reverse("cachepanel:flush"), {"target": "all", "confirmed": "yes"}, headers=HTMX)
-    assert app_keys() == [keys.switches().encode()]
+    assert app_keys() == NOT_CACHE and overrides() == {b"ans": b"0"}
     assert redis().get("someone-else:key") == b"kept" and redis().llen("celery") == 1
     assert redis().smembers("_kombu.binding.celery") == {b"celery"}
     redis().delete("someone-else:key", "celery", "_kombu.binding.celery")
@@ -139,7 +140,7 @@ def test_a_flush_asks_for_confirmation_before_it_removes_anything(admin_client):
         reverse("cachepanel:flush"), {"target": "all", "next": "/admin/cache/keys/", "confirmed": "yes"}
     )
     assert response.status_code == 302 and response["Location"] == "/admin/cache/keys/"
-    assert app_keys() == []
+    assert app_keys() == NOT_CACHE
 
 
 def test_a_flush_never_redirects_off_the_site(admin_client):
@@ -169,9 +170,12 @@ def test_deleting_a_key_and_setting_its_ttl(admin_client):
     ("url", "data", "message"),
     [
         ("cachepanel:key_delete", {"key": "celery"}, "Only the app's own keys"),
+        ("cachepanel:key_delete", {"key": "rc:scopes"}, "is not cache"),
+        ("cachepanel:key_delete", {"key": "rc:switches"}, "is not cache"),
         ("cachepanel:key_expire", {"key": "celery", "seconds": 5, "mode": "set"}, "Only the app's own keys"),
         ("cachepanel:key_expire", {"key": "rc:ans:x", "seconds": 0, "mode": "set"}, "greater than or equal to 1"),
         ("cachepanel:key_expire", {"key": "rc:switches", "seconds": 5, "mode": "set"}, "have no TTL"),
+        ("cachepanel:key_expire", {"key": "rc:scopes", "seconds": 5, "mode": "set"}, "has no TTL"),
         ("cachepanel:flush", {"target": "celery"}, "Select a valid choice"),
         ("cachepanel:flush", {"target": "document"}, "Give the id of the document"),
         ("cachepanel:switches", {"sem_threshold": "1.5"}, "less than or equal to 1"),
@@ -183,8 +187,8 @@ def test_bad_input_gets_a_message_and_changes_nothing(admin_client, url, data, m
     redis().set("rc:ans:x", "{}", ex=600)
     response = admin_client.post(reverse(url), data, headers=HTMX)
     assert response.status_code == 422 and message in html.unescape(response.content.decode())
-    assert redis().ttl("celery") == -1 and redis().ttl("rc:ans:x") > 500 and not redis().exists(keys.switches())
-    assert not LogEntry.objects.exists()
+    assert redis().ttl("celery") == -1 and redis().ttl("rc:ans:x") > 500 and overrides() == {}
+    assert redis().exists(keys.switches()) and not LogEntry.objects.exists()
     redis().delete("celery")
 
 
@@ -201,11 +205,12 @@ def test_a_lost_publish_is_shown_and_republishing_fixes_it(admin_client):
     collection = handbook()
     ask(TEA, [collection.pk])
     generation = Collection.objects.get(pk=collection.pk).generation
-    redis().hset(keys.generations(), str(collection.pk), generation - 1)  # a bump that never reached Redis
+    copy = keys.meta(keys.scope_tag([collection.pk]))
+    redis().hset(copy, str(collection.pk), generation - 1)  # a bump that never reached Redis
     page = admin_client.get(reverse("cachepanel:overview")).content.decode()
     assert 'class="cp-gen-behind"' in page and "behind: a lost publish" in page
     response = admin_client.post(reverse("cachepanel:republish"), headers=HTMX)
     assert f"ids [{collection.pk}]".encode() in response.content
-    assert int(redis().hget(keys.generations(), str(collection.pk))) == generation
+    assert int(redis().hget(copy, str(collection.pk))) == generation
     page = admin_client.get(reverse("cachepanel:overview")).content.decode()
     assert "cp-gen-behind" not in page and "in step" in page

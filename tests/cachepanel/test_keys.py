@@ -151,8 +151,9 @@ def test_a_document_index_lists_the_entries_that_cite_it(admin_client):
     collection = handbook()
     ask(TEA, [collection.pk])
     tea = collection.documents.get(title="tea")
-    members = {m.decode() for m in redis().smembers(keys.document_index(tea.pk))}
-    page = detail_page(admin_client, keys.document_index(tea.pk))
+    index = keys.document_index(keys.scope_tag([collection.pk]), tea.pk)
+    members = {m.decode() for m in redis().smembers(index)}
+    page = detail_page(admin_client, index)
     assert members and all(member in page for member in members)
     assert f'href="{reverse("admin:documents_document_change", args=[tea.pk])}">tea</a>' in page
 
@@ -160,17 +161,17 @@ def test_a_document_index_lists_the_entries_that_cite_it(admin_client):
 @pytest.mark.parametrize(
     ("key", "write", "warning"),
     [
-        ("rc:ans:g:1:q:c", lambda key: redis().set(key, '{"text": "an old format"}', ex=600), "no 'a1' header"),
-        ("rc:ans:g:1:q:c", lambda key: redis().set(key, 'a1 1.0 0.0 0.0\n{"text": "cut', ex=600), "is damaged"),
-        ("rc:ans:g:1:q:c", lambda key: redis().set(key, "a1 1.0 0.0 0.0\n[1, 2]", ex=600), "is damaged"),
-        ("rc:ans:g:1:q:c", lambda key: redis().hset(key, "a", "b"), "should hold a string, not a hash"),
+        ("rc:ans:{t}:g:1:q", lambda key: redis().set(key, '{"text": "an old format"}', ex=600), "no 'a2' header"),
+        ("rc:ans:{t}:g:1:q", lambda key: redis().set(key, 'a2 c 1.0 0.0 0.0\n{"text": "cut', ex=600), "is damaged"),
+        ("rc:ans:{t}:g:1:q", lambda key: redis().set(key, "a2 c 1.0 0.0 0.0\n[1, 2]", ex=600), "is damaged"),
+        ("rc:ans:{t}:g:1:q", lambda key: redis().hset(key, "a", "b"), "should hold a string, not a hash"),
         (
-            "rc:ret:s:m:hybrid:5:q",
-            lambda key: redis().set(key, 'r2 ab 1.0\n{"passages": [[1]]}', ex=600),
+            "rc:ret:{t}:m:hybrid:5:q",
+            lambda key: redis().set(key, 'r3 s ab 1.0\n{"passages": [[1]]}', ex=600),
             "not what a ret entry",
         ),
-        ("rc:emb:m:q", lambda key: redis().set(key, b"\x00\x01\x02", ex=600), "not a whole number of float32"),
-        ("rc:sem:s:m:g:1", lambda key: redis().hset(key, "q", "\xff\xfe"), "not what a sem entry"),
+        ("rc:emb:{t}:m:q", lambda key: redis().set(key, b"\x00\x01\x02", ex=600), "not a whole number of float32"),
+        ("rc:sem:{t}:m:g:1", lambda key: redis().hset(key, "q", "\xff\xfe"), "not what a sem entry"),
     ],
 )
 def test_a_value_that_is_not_what_its_layer_holds_is_shown_raw_and_can_be_deleted(admin_client, key, write, warning):

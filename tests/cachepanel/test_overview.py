@@ -21,7 +21,7 @@ from ragcache import census, keys, stats
 from ragcache.client import breaker
 from ragcache.layers import Policy
 from tests.chat.factories import handbook
-from tests.ragcache.helpers import app_keys, ask, outcomes, redis, round_trips
+from tests.ragcache.helpers import app_keys, ask, outcomes, overrides, redis, round_trips
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 TEA = "How hot should the water be for green tea?"
@@ -93,9 +93,10 @@ def test_an_overview_refresh_reads_the_database_once_and_never_scans(admin_clien
     with CaptureQueriesContext(connection) as queries, round_trips() as commands:
         overview(admin_client, **REGION)
     assert len(queries) <= 3, [q["sql"] for q in queries]  # session, user, collections
-    # Statistics (a script), the census's result, INFO, the generation copies, the switches,
-    # the last warming's report.
-    assert sorted(commands) == ["EVAL", "GET", "GET", "HGETALL", "HGETALL", "INFO", "TTL"]
+    # Statistics (the scopes listed, then a script per scope: the asker's, and that of asks
+    # without one), the census's result, INFO, the generation copies (the scopes listed,
+    # then each one's), the switches, the last warming's report.
+    assert sorted(commands) == ["EVAL", "EVAL", "GET", "GET", "HGETALL", "HGETALL", "HGETALL", "HMGET", "INFO", "TTL"]
     with django_assert_max_num_queries(4):  # and the admin's app list
         overview(admin_client)
 
@@ -209,4 +210,4 @@ def test_switching_a_layer_off_in_the_panel_reaches_another_process_at_its_next_
     finally:
         other.terminate()
         other.wait(10)
-    assert not redis().exists(keys.switches())  # every switch back at its default: no override kept
+    assert overrides() == {}  # every switch back at its default: no override kept

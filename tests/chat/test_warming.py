@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from documents.services import document_ingest, document_replace_source
-from ragcache import keys, popular
+from ragcache import keys, popular, scopes
 from tests.chat.factories import handbook
 from tests.ragcache.helpers import ask, outcomes, redis
 
@@ -39,7 +39,7 @@ def test_a_popular_question_is_a_hit_on_its_first_ask_after_a_change(warming_on)
     last = popular.warming_last()
     assert last is not None and last["collections"] == [collection.pk] and last["questions"] == 1
     # Three asks before the change and one after; warming's own asks (one per publish) do not count.
-    assert redis().zscore(keys.popular([collection.pk], popular.today()), asked[0]) == 4
+    assert redis().zscore(keys.popular(keys.scope_tag([collection.pk]), popular.today()), asked[0]) == 4
 
 
 @pytest.mark.django_db(transaction=True)
@@ -50,7 +50,7 @@ def test_without_warming_the_first_ask_after_a_change_is_computed_afresh():
     change_tea(collection)
     first = ask(TEA, [collection.pk])
     assert first.trace["from_cache"] is False and "seventy degrees" in first.text
-    assert not redis().exists(keys.popular([collection.pk], popular.today()))  # nothing counted while warming is off
+    assert not redis().exists(keys.popular(keys.scope_tag([collection.pk]), popular.today()))  # not counted: off
 
 
 @pytest.mark.django_db(transaction=True)
@@ -66,12 +66,11 @@ def test_the_cache_panel_says_what_the_last_warming_did(warming_on, admin_client
 @pytest.mark.django_db
 def test_popular_questions_are_those_of_today_and_yesterday_summed(warming_on):
     older, yesterday, today = popular.today() - 2, popular.today() - 1, popular.today()
+    for ids in ([7, 8], [9], [10]):  # the scopes in use, as their lookups list them
+        scopes.list_scope(redis(), keys.scope_tag(ids), ids)
     for day, counts in ((older, {"old favourite?": 50}), (yesterday, {"b?": 2, "a?": 1}), (today, {"a?": 3})):
-        key = keys.popular([7, 8], day)
         for question, count in counts.items():
-            redis().zincrby(key, count, question)
-        redis().sadd(keys.popular_sets(7), key)
-    redis().zincrby(keys.popular([9], today), 3, "c?")
-    redis().sadd(keys.popular_sets(9), keys.popular([9], today))
-    assert popular.questions_top([7, 9], 2) == [([7, 8], "a?"), ([9], "c?")]  # 4 and 3; b? (2) left out
-    assert keys.popular([7, 8], older).encode() not in redis().smembers(keys.popular_sets(7))  # forgotten
+            redis().zincrby(keys.popular(keys.scope_tag([7, 8]), day), count, question)
+    redis().zincrby(keys.popular(keys.scope_tag([9]), today), 3, "c?")
+    redis().zincrby(keys.popular(keys.scope_tag([10]), today), 9, "of another collection?")
+    assert popular.questions_top([7, 9], 2) == [([7, 8], "a?"), ([9], "c?")]  # 4 and 3; b? (2), older days left out

@@ -12,6 +12,7 @@ from django_redis import get_redis_connection
 from chat.pipeline import answer
 from documents.models import Chunk, Document
 from documents.services import document_create, document_ingest
+from ragcache import keys
 from tests.documents.factories import collection_create, ingestions_queued
 
 pytestmark = pytest.mark.django_db
@@ -177,7 +178,8 @@ def test_the_flush_cache_action_deletes_the_entries_that_cite_a_document(admin_c
     collection = collection_create()
     tea = ingested(collection, "tea.txt", TEA)
     answer(question="How long should green tea brew?", collection_ids=[collection.pk])
-    assert get_redis_connection().scard(f"rc:doc:{tea.pk}") == 2  # its retrieval and its answer
+    index = keys.document_index(keys.scope_tag([collection.pk]), tea.pk)
+    assert get_redis_connection().scard(index) == 2  # its retrieval and its answer
     response = admin_client.post(
         reverse("admin:documents_document_changelist"),
         {"action": "flush_cache", "_selected_action": [tea.pk]},

@@ -63,7 +63,7 @@ ANY_CHARACTER = st.one_of(st.characters(), st.integers(0xD800, 0xDFFF).map(chr))
 def test_any_string_builds_a_key_surrogates_included(question):
     digest = keys.question_hash(keys.cache_question(question))
     assert re.fullmatch(r"[0-9a-f]{32}", digest)
-    assert keys.emb("model", keys.cache_question(question)).endswith(digest)
+    assert keys.emb(keys.scope_tag([1]), "model", keys.cache_question(question)).endswith(digest)
 
 
 @given(st.text(alphabet=ANY_CHARACTER))

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ragcache import client
+from ragcache import client, keys, scopes
 from ragcache.client import CacheUnavailable, breaker
 
 pytestmark = pytest.mark.django_db
@@ -73,6 +73,9 @@ def test_the_resync_itself_talks_to_redis_without_waiting_for_itself():
 
     collection = handbook()
     collection.refresh_from_db()
+    tag = keys.scope_tag([collection.pk])
+    scopes.list_scope(client.connection(), tag, [collection.pk])
+    scopes.meta_raise(client.connection(), tag, gens={collection.pk: 0})  # behind, as after a lost bump
     breaker.needs_resync = True
     done = threading.Event()
     worker = threading.Thread(target=lambda: (client.run("ret", lambda redis: redis.ping()), done.set()))
@@ -81,4 +84,4 @@ def test_the_resync_itself_talks_to_redis_without_waiting_for_itself():
     assert done.is_set(), "the resync waited on its own lock"
     assert breaker.needs_resync is False
     redis = client.connection()
-    assert int(redis.hget("rc:gen", str(collection.pk))) == collection.generation
+    assert int(redis.hget(keys.meta(tag), str(collection.pk))) == collection.generation

@@ -26,18 +26,12 @@ from django.db import connection
 from documents.models import Document
 from documents.services import document_replace_source
 from tests.chat.factories import handbook
-from tests.ragcache.helpers import ask, redis
+from tests.ragcache.helpers import ask, own_redis, redis
 from tests.servers import site_server
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 QUESTION = "How hot should the water be for green tea?"
 EXPECTED = "water at eighty degrees"
-
-
-def own_redis(redis_server: Any) -> Any:
-    if redis_server is None:
-        pytest.skip("stopping Redis needs the suite's own redis-server (TEST_REDIS_URL is set)")
-    return redis_server
 
 
 def post_ask(base_url: str, question: str, *, timeout: float = 30) -> tuple[int, dict[str, Any]]:
@@ -190,13 +184,13 @@ def wait_for(condition: Any, seconds: float, what: str, log: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_ingestion_leaves_the_old_chunks_and_the_retry_finishes(
-    openai_embeddings, celery_not_eager, test_database_url, redis_url, tmp_path
+    openai_embeddings, celery_not_eager, test_database_url, redis_url, services, tmp_path
 ):
     collection = handbook()
     tea = collection.documents.get(title="tea")
     before = list(tea.chunks.values_list("text", flat=True))
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ragsite.settings", "DATABASE_URL": test_database_url,
-           "REDIS_URL": redis_url, "CELERY_BROKER_URL": redis_url, "SECRET_KEY": "faults-test-" + "k" * 40,
+           "REDIS_URL": services["cache"], "CELERY_BROKER_URL": redis_url, "SECRET_KEY": "faults-test-" + "k" * 40,
            "DEBUG": "0", "EMBEDDING_PROVIDER": "openai", "OPENAI_BASE_URL": openai_embeddings.base_url,
            "OPENAI_MAX_RETRIES": "0", "CELERY_VISIBILITY_TIMEOUT": "2"}  # fmt: skip
     log = tmp_path / "worker.log"
@@ -269,11 +263,12 @@ def test_a_failing_language_model_caches_nothing_and_a_later_ask_succeeds(openai
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_two_web_processes_make_one_llm_call_for_twenty_identical_asks(
-    openai_embeddings, openai_chat, test_database_url, redis_url, tmp_path
+    openai_embeddings, openai_chat, test_database_url, redis_url, services, tmp_path
 ):
     handbook()
     log = tmp_path / "gunicorn.log"
-    with site_server("gunicorn", database_url=test_database_url, redis_url=redis_url, log=log, GENERATOR="openai",
+    with site_server("gunicorn", database_url=test_database_url, redis_url=services["cache"], log=log,
+                     CELERY_BROKER_URL=redis_url, GENERATOR="openai",
                      OPENAI_BASE_URL=openai_chat.base_url, OPENAI_MAX_RETRIES="0") as port:  # fmt: skip
         wait_for(lambda: log.read_text().count("Booting worker") >= 2, 60, "both gunicorn workers", log)
         time.sleep(1)  # both workers past their imports

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from chat.generators.extractive import ExtractiveGenerator
-from ragcache import keys, values
+from ragcache import keys, switches, values
 from ragcache.stats import hit_ratios, totals, with_ratios
 from tests.chat.factories import handbook
 from tests.ragcache.helpers import app_keys, ask, outcomes, redis, round_trips
@@ -79,11 +79,13 @@ def test_keys_differ_when_what_decides_the_entry_differs(change, settings):
 
 
 def test_key_builders_keep_each_part_apart():
-    assert keys.emb("m1", "q") != keys.emb("m2", "q")
-    assert keys.ret("s", "m", "hybrid", 5, "q") != keys.ret("s", "m", "hybrid", 4, "q")
-    assert keys.ret("s", "m", "hybrid", 5, "q") != keys.ret("s", "m", "dense", 5, "q")
-    assert keys.ans("g", "1", "q", "c") != keys.ans("g", "2", "q", "c")
+    tag = keys.scope_tag([1])
+    assert keys.emb(tag, "m1", "q") != keys.emb(tag, "m2", "q") != keys.emb(keys.scope_tag([2]), "m1", "q")
+    assert keys.ret(tag, "m", "hybrid", 5, "q") != keys.ret(tag, "m", "hybrid", 4, "q")
+    assert keys.ret(tag, "m", "hybrid", 5, "q") != keys.ret(tag, "m", "dense", 5, "q")
+    assert keys.ans(tag, "g", "1", "q") != keys.ans(tag, "g", "2", "q")
     assert keys.scope_digest({1: 2, 3: 4}) == keys.scope_digest({3: 4, 1: 2}) != keys.scope_digest({1: 3, 3: 4})
+    assert keys.scope_tag([3, 1, 1]) == keys.scope_tag([1, 3]) != keys.scope_tag([1, 2])
 
 
 def test_every_key_of_the_app_has_a_ttl_and_the_statistics_match_the_asks():
@@ -93,7 +95,7 @@ def test_every_key_of_the_app_has_a_ttl_and_the_statistics_match_the_asks():
     found = app_keys()
     assert any(k.startswith(b"rc:ans:") for k in found) and any(k.startswith(b"rc:stats:") for k in found)
     without_ttl = [key for key in found if redis().ttl(key) < 0]
-    assert without_ttl == []
+    assert without_ttl == sorted([keys.scopes().encode(), keys.switches().encode()])  # the list of scopes, settings
     day = totals(1440)
     # Two cold questions, three repeats of them.
     assert (day["ret"]["miss"], day["ret"]["hit"]) == (2, 3)
@@ -119,11 +121,11 @@ def test_ttls_carry_jitter():
 def test_a_missing_generation_copy_is_read_back_from_the_database():
     collection = handbook()
     ask(TEA, [collection.pk])
-    redis().delete(keys.generations())
+    redis().delete(keys.meta(keys.scope_tag([collection.pk])))
     result = ask(TEA, [collection.pk])
     assert outcomes(result)["ans"] == "hit"
     collection.refresh_from_db()
-    assert int(redis().hget(keys.generations(), str(collection.pk))) == collection.generation
+    assert int(redis().hget(keys.meta(keys.scope_tag([collection.pk])), str(collection.pk))) == collection.generation
 
 
 def test_an_answer_stored_with_null_token_counts_still_replays():
@@ -132,7 +134,8 @@ def test_an_answer_stored_with_null_token_counts_still_replays():
     answer_key = next(redis().scan_iter(match="rc:ans:*"))
     value = values.decode(redis().get(answer_key), values.ANSWER)
     value.update(prompt_tokens=None, completion_tokens=None, cost_usd=None, ms=None)
-    redis().set(answer_key, values.encode_answer(value), keepttl=True)
+    context = redis().get(answer_key).split(b" ")[1].decode()  # the header: a2 {context} ...
+    redis().set(answer_key, values.encode_answer(value, context=context), keepttl=True)
     assert outcomes(ask(TEA, [collection.pk]))["ans"] == "hit"
     assert all(redis().ttl(key) > 0 for key in redis().scan_iter(match="rc:stats:*"))
 
@@ -140,11 +143,12 @@ def test_an_answer_stored_with_null_token_counts_still_replays():
 def test_bumps_do_not_extend_the_life_of_the_generation_copies(django_capture_on_commit_callbacks):
     collection = handbook()
     ask(TEA, [collection.pk])
-    first_ttl = redis().pttl(keys.generations())
+    copy = keys.meta(keys.scope_tag([collection.pk]))
+    first_ttl = redis().pttl(copy)
     time.sleep(0.3)
     with django_capture_on_commit_callbacks(execute=True):
         collection.documents.get(title="tea").save()
-    assert 0 < redis().pttl(keys.generations()) <= first_ttl - 250
+    assert 0 < redis().pttl(copy) <= first_ttl - 250
 
 
 @pytest.mark.parametrize("layer", ["ret", "ans"])
@@ -168,8 +172,9 @@ def test_a_value_of_another_format_is_a_miss_deleted_and_counted_never_an_outage
 def test_a_document_index_lives_as_long_as_its_longest_entry_and_sheds_gone_ones():
     collection = handbook()
     tea = collection.documents.get(title="tea")
-    index = keys.document_index(tea.pk)
-    gone = [f"rc:ans:gone:{n}" for n in range(40)]  # entries that expired or were flushed
+    tag = keys.scope_tag([collection.pk])
+    index = keys.document_index(tag, tea.pk)
+    gone = [f"rc:ans:{tag}:gone:{n}" for n in range(40)]  # entries that expired or were flushed
     redis().sadd(index, *gone)
     for wording in [TEA, TEA + "?", "  " + TEA, "Green tea: how hot should the water be?"]:
         ask(wording, [collection.pk])
@@ -205,3 +210,16 @@ def test_a_full_hit_neither_reads_nor_locks_the_embedding():
         result = ask(TEA, [collection.pk])
     assert result.trace["from_cache"] is True and commands == ["EVALSHA"]
     assert list(redis().scan_iter(match="rc:lock:*")) == []
+
+
+def test_an_index_is_pruned_by_asks_that_store_no_answer():
+    switches.switches_set(layers={"ans": False}, sem_threshold=None)  # retrievals only
+    collection = handbook()
+    tag = keys.scope_tag([collection.pk])
+    index = keys.document_index(tag, collection.documents.get(title="tea").pk)
+    gone = [f"rc:ret:{tag}:gone:{n}" for n in range(20)]
+    redis().sadd(index, *gone)
+    for wording in [TEA, "Green tea: how hot should the water be?", "What temperature is right for green tea?"]:
+        ask(wording, [collection.pk])
+    members = {m.decode() for m in redis().smembers(index)}
+    assert members - set(gone) and len(members & set(gone)) < 20

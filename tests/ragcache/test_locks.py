@@ -111,7 +111,8 @@ def test_the_embedding_lock_is_released_when_retrieval_fails():
         ask(QUESTION, [collection.pk])
     assert lock_keys("emb") == []
     assert lock_keys("ret") == []
-    assert redis().exists(keys.emb(conf_embed_model(), keys.cache_question(QUESTION)))  # and its value kept
+    emb_key = keys.emb(keys.scope_tag([collection.pk]), conf_embed_model(), keys.cache_question(QUESTION))
+    assert redis().exists(emb_key)  # and its value kept
 
 
 def conf_embed_model() -> str:
@@ -177,6 +178,6 @@ def test_a_waiter_that_finds_the_retrieval_at_once_gives_up_its_embedding_lock(s
                          prompt_version=generator.prompt_version, **where)  # fmt: skip
     assert found.retrieval is None and lock_keys("emb")  # the lookup gave this ask the embedding's lock
     redis().set(ret_key, stored)  # a concurrent ask stored the retrieval meanwhile
-    assert cache.retrieval_claim(scope=found.scope, **where) is not None
+    assert cache.retrieval_claim(tag=found.tag, scope=found.scope, **where) is not None
     cache.flush()  # the next round trip: the answer's claim
     assert lock_keys("emb") == []

@@ -18,7 +18,7 @@ from documents.services import document_ingest, document_replace_source, unpubli
 from ragcache import catalog, keys
 from ragcache.client import breaker
 from tests.chat.factories import handbook
-from tests.ragcache.helpers import ask, redis
+from tests.ragcache.helpers import ask, generation_copy, own_redis, redis
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 QUESTION = "How hot should the water be for green tea?"
@@ -31,10 +31,11 @@ def test_a_generation_bumped_but_never_published_is_published_by_the_sweep():
     collection.refresh_from_db()
     Collection.objects.filter(pk=collection.pk).update(generation=collection.generation + 5)  # the publish was lost
     Catalog.objects.filter(pk=1).update(version=Catalog.objects.get(pk=1).version + 1)
-    assert int(redis().hget(keys.generations(), str(collection.pk))) < collection.generation + 5
+    assert generation_copy(collection.pk) < collection.generation + 5
     assert unpublished_publish() == 2  # the generation and the catalog
-    assert int(redis().hget(keys.generations(), str(collection.pk))) == collection.generation + 5
+    assert generation_copy(collection.pk) == collection.generation + 5
     assert int(redis().hget(keys.catalog(), "v")) == Catalog.objects.get(pk=1).version
+    assert int(redis().hget(keys.meta(keys.scope_tag([collection.pk])), "catalog")) == Catalog.objects.get(pk=1).version
     collection.refresh_from_db()
     assert collection.published_generation == collection.generation
     assert unpublished_publish() == 0  # nothing left
@@ -70,8 +71,7 @@ for line in sys.stdin:
 def test_another_process_stops_serving_the_old_answer_within_seconds_of_a_lost_publish(
     redis_server, test_database_url, redis_url, tmp_path
 ):
-    if redis_server is None:
-        pytest.skip("stopping Redis needs the suite's own redis-server (TEST_REDIS_URL is set)")
+    own_redis(redis_server)
     collection = handbook()
     tea = collection.documents.get(title="tea")
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ragsite.settings", "DATABASE_URL": test_database_url,

@@ -3,15 +3,17 @@ and what a semantic hit tells the reader, the trace and the panel."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from django.test import Client
 
 from chat.services import trace_shown
-from ragcache import switches
+from ragcache import switches, values
+from ragcache.layers import CacheRequest
 from ragcache.stats import summary
 from tests.chat.factories import handbook
 from tests.chat.test_views import asked_message, stream
-from tests.ragcache.helpers import ask, outcomes, round_trips
+from tests.ragcache.helpers import ask, outcomes, redis, round_trips
 
 pytestmark = pytest.mark.django_db
 
@@ -121,3 +123,33 @@ def test_the_lookup_brings_the_scopes_earlier_questions_without_a_round_trip_of_
         result = ask("How hot should water be for brewing green tea?", [collection.pk])
     assert outcomes(result)["sem"] == "hit"
     assert "HGETALL" not in commands and commands.count("MGET") == 1  # the answer, fetched once
+
+
+def test_a_similar_question_is_never_served_an_answer_written_from_other_passages_since(semantic):
+    """A slow ask that read the passages before a change may store its answer after a newer
+    one, under the same key: the semantic entry names the context it meant, so that answer
+    is not served to a similar question."""
+    semantic(0.7, words=False)
+    collection = handbook()
+    original = ask(TEA, [collection.pk])
+    [answer_key] = redis().scan_iter(match="rc:ans:*")
+    value = values.decode(redis().get(answer_key), values.ANSWER)
+    value["text"] = "Written from passages that have changed since."
+    redis().set(answer_key, values.encode_answer(value, context="0" * 32), keepttl=True)  # the slow ask's store
+    paraphrase = ask("How hot should water be for brewing green tea?", [collection.pk])
+    assert outcomes(paraphrase)["sem"] == "miss" and paraphrase.text == original.text
+    assert "changed since" not in paraphrase.text
+
+
+def test_the_questions_of_an_older_scope_digest_are_never_candidates(semantic):
+    semantic(0.7, words=False)
+    key, answer_key, context = "rc:sem:{t}:m:g:1", "rc:ans:{t}:g:1:q", "c" * 32
+    vector = np.ones(384, dtype=np.float32)
+    entry = values.encode_semantic(answer_key=answer_key, answer_context=context, question="an earlier question",
+                                   vector=vector, context=[])  # fmt: skip
+    redis().hset(key, mapping={"scope": "older", "q1": entry})
+    redis().set(answer_key, values.encode_answer({"text": "from older passages", "citations": []}, context=context))
+    for scope, served in (("older", True), ("newer", False)):
+        hit = CacheRequest().semantic_answer(sem_key=key, scope=scope, vector=vector, question="a question",
+                                             context=lambda: [])  # fmt: skip
+        assert (hit is not None) is served

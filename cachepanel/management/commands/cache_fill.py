@@ -2,10 +2,11 @@
 
 Each synthetic question gets what a real one leaves: a query embedding (float32 bytes),
 a retrieval (five passages), an answer (about 1.5 KB, with citations) and a place in the
-document indexes (of synthetic documents, with ids no real one has); every 50th question
-goes into one of 20 semantic hashes. With --statistics, a day of synthetic counts goes
-into the statistics too. Keys and values are built as the speed layer builds them, so
-the panel decodes them like real ones; their questions start with "synthetic question".
+document indexes (of synthetic documents, with ids no real one has), in one of 50 scopes
+(of collections no real one has); every 10th question goes into its scope's semantic
+hash. With --statistics, a day of synthetic counts goes into the statistics too. Keys and
+values are built as the speed layer builds them, so the panel decodes them like real
+ones; their questions start with "synthetic question".
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ def _write_questions(redis: Any, *, numbers: range, rng: random.Random, vectors:
     written = 0
     for number in numbers:
         question = f"synthetic question {number}: how does {rng.choice(WORDS)} relate to {rng.choice(WORDS)}?"
+        tag = keys.scope_tag([100_000 + number % 50])  # 50 scopes of collections that do not exist
         scope = hashlib.sha1(f"scope-{number % 50}".encode()).hexdigest()  # noqa: S324 (a name, not a secret)
         vector = vectors.standard_normal(384).astype(np.float32)
         vector /= np.linalg.norm(vector)
@@ -108,22 +110,21 @@ def _write_questions(redis: Any, *, numbers: range, rng: random.Random, vectors:
             "has_usage": True, "has_cost": True,
         }  # fmt: skip
         cache_question = keys.cache_question(question)
-        emb_key = keys.emb(MODEL, cache_question)
-        ret_key = keys.ret(scope, MODEL, "hybrid-c20", 5, cache_question)
-        ans_key = keys.ans(GENERATOR, PROMPT, cache_question, context)
+        emb_key = keys.emb(tag, MODEL, cache_question)
+        ret_key = keys.ret(tag, MODEL, "hybrid-c20", 5, cache_question)
+        ans_key = keys.ans(tag, GENERATOR, PROMPT, cache_question)
         pipe.set(emb_key, vector.tobytes(), ex=ttl("emb"))
-        pipe.set(ret_key, values.encode_retrieval(retrieval), ex=ttl("ret"))
-        pipe.set(ans_key, values.encode_answer(answer), ex=ttl("ans"))
+        pipe.set(ret_key, values.encode_retrieval(retrieval, scope=scope), ex=ttl("ret"))
+        pipe.set(ans_key, values.encode_answer(answer, context=context), ex=ttl("ans"))
         longest = int(max(conf()["TTL"]["ret"], conf()["TTL"]["ans"]) * (1 + conf()["TTL_JITTER"])) + 1  # its entries
         for doc in documents:
-            pipe.sadd(keys.document_index(doc), ret_key, ans_key)
-            pipe.expire(keys.document_index(doc), longest)
-        if number % 50 == 0:  # every 50th question in one of 20 semantic hashes, as with the layer on
-            sem_scope = hashlib.sha1(f"semantic-{(number // 50) % 20}".encode()).hexdigest()  # noqa: S324
-            sem_key = keys.sem(sem_scope, MODEL, GENERATOR, PROMPT)
-            entry = values.encode_semantic(answer_key=ans_key, question=question, vector=vector,
+            pipe.sadd(keys.document_index(tag, doc), ret_key, ans_key)
+            pipe.expire(keys.document_index(tag, doc), longest)
+        if number % 10 == 0:  # every 10th question in its scope's semantic hash, as with the layer on
+            sem_key = keys.sem(tag, MODEL, GENERATOR, PROMPT)
+            entry = values.encode_semantic(answer_key=ans_key, answer_context=context, question=question, vector=vector,
                                            context=[str(p[3]) for p in passages])  # fmt: skip
-            pipe.hset(sem_key, keys.question_hash(cache_question), entry)
+            pipe.hset(sem_key, mapping={"scope": scope, keys.question_hash(cache_question): entry})
             pipe.expire(sem_key, ttl("sem"))
         written += 3
     pipe.execute()
@@ -135,7 +136,7 @@ def _write_statistics(redis: Any, rng: random.Random) -> None:
     now = current_minute()
     pipe = redis.pipeline(transaction=False)
     for minute in range(now - 1439, now + 1):
-        bucket = keys.stats(minute)
+        bucket = keys.stats(keys.scope_tag(()), minute)
         asks = rng.randint(5, 40)
         answered = int(asks * rng.uniform(0.5, 0.8))
         counts = {
@@ -146,5 +147,5 @@ def _write_statistics(redis: Any, rng: random.Random) -> None:
         for field, amount in counts.items():
             pipe.hincrbyfloat(bucket, field, amount)
         pipe.expire(bucket, conf()["STATS_TTL"])
-    pipe.delete(keys.stats_sums(now))  # sums of the minutes before, which these counts change
+    pipe.delete(keys.stats_sums(keys.scope_tag(()), now))  # sums of the minutes before, which these counts change
     pipe.execute()
