@@ -199,7 +199,7 @@ return 0
 
 # Remember a question in its scope's semantic hash, which holds ARGV[3] questions at most:
 # a random older one makes room, so what one lookup reads stays bounded. The hash holds
-# the questions of one scope digest (field "scope"): a newer one starts it over.
+# the questions of one scope digest (field "scope"): another starts it over.
 # KEYS: the sem hash. ARGV: field, value, max entries, TTL, scope digest.
 SEM_ADD = """
 if redis.call('HGET', KEYS[1], 'scope') ~= ARGV[5] then
