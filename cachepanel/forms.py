@@ -21,7 +21,7 @@ class KeyFilterForm(forms.Form):
         label="Key or question",
         help_text="Part of a key, taken literally, or a question as a user asked it.",
     )
-    cursor = forms.CharField(required=False, max_length=20, widget=forms.HiddenInput)
+    cursor = forms.CharField(required=False, max_length=24, widget=forms.HiddenInput)
     # Rows already listed on this page, when a search goes on through the keyspace.
     shown = forms.IntegerField(required=False, min_value=0, max_value=10_000, widget=forms.HiddenInput)
 

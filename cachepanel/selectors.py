@@ -122,7 +122,7 @@ def overview_read() -> Overview:
     try:
         summary = stats.summary()
         counted = census.latest()
-        info = client.run("panel", lambda redis: redis.info())
+        info = client.run("panel", census.server_info)
         copies, copies_ttl = generations.copies()
         current = switches.current()
         warmed = popular.warming_last()

@@ -16,9 +16,11 @@ import numpy as np
 from redis import Redis
 
 from ragcache import client, keys, values
-from ragcache.scripts import evaluate, evaluate_on_one_node
+from ragcache.scripts import evaluate, evaluate_on, primaries
 
 PAGE_ROWS = 50
+SERVER_SPAN = 2**64  # a page's cursor: the server's place in primaries() times this, plus its SCAN cursor
+MAX_SERVERS = 1024
 MAX_STRING_BYTES = 256 * 1024  # of a value shown in the detail pane
 MAX_MEMBERS = 200  # of a hash or set shown in the detail pane
 SCAN_BUDGET_MS = 10  # per page: a filter that matches little must not hold Redis long
@@ -131,8 +133,8 @@ class KeyDetail:
 
 
 def is_cursor(text: str) -> bool:
-    """A SCAN cursor: an unsigned 64-bit number (Redis refuses anything else)."""
-    return text.isascii() and text.isdecimal() and int(text) < 2**64
+    """A page's cursor: which server, and the place in its keyspace (SERVER_SPAN)."""
+    return text.isascii() and text.isdecimal() and int(text) < SERVER_SPAN * MAX_SERVERS
 
 
 def question_needle(text: str) -> str:
@@ -155,8 +157,21 @@ def keys_page(*, cursor: str = "0", kind: str = "", text: str = "", rows: int = 
     else:
         patterns, count = [keys.glob_escape(stem) + "*"], rows
 
-    def read(redis: Redis) -> list[Any]:
-        return list(evaluate_on_one_node(redis, PAGE, cursor, count, rows, SCAN_BUDGET_MS, stem, *patterns))
+    def read(redis: Redis) -> tuple[int, list[Any]]:
+        servers = primaries(redis)
+        server, place = divmod(int(cursor), SERVER_SPAN)
+        found: list[Any] = []
+        while server < len(servers):  # a cursor of a larger cluster than this one: the end
+            after, more = evaluate_on(redis, servers[server], PAGE, place, count, rows - len(found), SCAN_BUDGET_MS,
+                                      stem, *patterns)  # fmt: skip
+            found += more
+            if int(after):
+                return server * SERVER_SPAN + int(after), found
+            # This server's keys are all listed: the next server's from its start (a Cluster).
+            server, place = server + 1, 0
+            if len(found) >= rows and server < len(servers):
+                return server * SERVER_SPAN, found
+        return 0, found
 
     next_cursor, found = client.run("panel", read)
     return KeyPage(
@@ -171,7 +186,7 @@ def keys_page(*, cursor: str = "0", kind: str = "", text: str = "", rows: int = 
             )
             for key, kind_, pttl, idle, size in found
         ],  # fmt: skip
-        cursor=_text(next_cursor),
+        cursor=str(next_cursor),
     )
 
 

@@ -18,11 +18,12 @@ import time
 from typing import Any
 
 from redis import Redis
+from redis.cluster import RedisCluster
 
 from ragcache import client, keys
 from ragcache.client import CacheUnavailable
 from ragcache.conf import conf
-from ragcache.scripts import UNLOCK, evaluate, evaluate_on_one_node
+from ragcache.scripts import UNLOCK, evaluate, evaluate_on, primaries
 
 logger = logging.getLogger(__name__)
 BATCH = 1000
@@ -63,18 +64,19 @@ def take(redis: Redis) -> dict[str, Any]:
     """Count every key of the app now, store the result and return it."""
     started = time.perf_counter()
     kinds: dict[str, dict[str, int]] = {}
-    cursor = "0"
-    while True:
-        cursor_raw, batch = evaluate_on_one_node(
-            redis, CENSUS_BATCH, cursor, keys.all_pattern(), BATCH, len(keys.prefix()), *_own_keys()
-        )
-        for kind, (count, size) in json.loads(batch or "{}").items():
-            entry = kinds.setdefault(kind, {"keys": 0, "bytes": 0})
-            entry["keys"] += int(count)
-            entry["bytes"] += int(size)
-        cursor = cursor_raw.decode()
-        if cursor == "0":
-            break
+    for server in primaries(redis):  # the one Redis, or each primary of a Cluster
+        cursor = "0"
+        while True:
+            cursor_raw, batch = evaluate_on(
+                redis, server, CENSUS_BATCH, cursor, keys.all_pattern(), BATCH, len(keys.prefix()), *_own_keys()
+            )
+            for kind, (count, size) in json.loads(batch or "{}").items():
+                entry = kinds.setdefault(kind, {"keys": 0, "bytes": 0})
+                entry["keys"] += int(count)
+                entry["bytes"] += int(size)
+            cursor = cursor_raw.decode()
+            if cursor == "0":
+                break
     result = {
         "taken_at": time.time(),
         "ms": round((time.perf_counter() - started) * 1000, 1),
@@ -84,6 +86,20 @@ def take(redis: Redis) -> dict[str, Any]:
     }
     redis.set(keys.census(), json.dumps(result), ex=KEEP_SECONDS)
     return result
+
+
+SUMMED = ("used_memory", "maxmemory", "evicted_keys", "expired_keys", "keyspace_hits", "keyspace_misses",
+          "connected_clients", "instantaneous_ops_per_sec")  # fmt: skip
+
+
+def server_info(redis: Redis) -> dict[str, Any]:
+    """INFO of the one Redis, or of a Cluster's primaries: their memory and counts summed,
+    the version, policy and uptime of the first."""
+    if not isinstance(redis, RedisCluster):
+        return dict(redis.info())
+    each = redis.info(target_nodes=RedisCluster.PRIMARIES)
+    infos = [each[name] for name in sorted(each)]
+    return {**infos[0], **{field: sum(int(info.get(field, 0)) for info in infos) for field in SUMMED}}
 
 
 def latest(*, max_age: float | None = None) -> dict[str, Any] | None:

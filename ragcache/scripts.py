@@ -24,12 +24,19 @@ def evaluate(target: Any, script: str, numkeys: int, *keys_and_args: Any) -> Any
     return target.execute_command("EVAL", script, numkeys, *keys_and_args)
 
 
-def evaluate_on_one_node(target: Any, script: str, *args: Any) -> Any:
-    """EVAL of a script that declares no key (a SCAN): on a Cluster, always on the same
-    node, whose keys it sees, so that a cursor it returns means something to the next call."""
+def primaries(target: Any) -> list[Any]:
+    """Where a script that scans the keyspace runs, one by one: None for the one Redis, or
+    each primary of a Cluster, in a stable order (a scan sees its own server's keys only)."""
     if isinstance(target, RedisCluster):
-        return target.execute_command("EVAL", script, 0, *args, target_nodes=target.get_default_node())
-    return target.execute_command("EVAL", script, 0, *args)
+        return sorted(target.get_primaries(), key=lambda node: node.name)
+    return [None]
+
+
+def evaluate_on(target: Any, node: Any, script: str, *args: Any) -> Any:
+    """EVAL of a script that declares no key, on `node` (one of primaries())."""
+    if node is None:
+        return target.execute_command("EVAL", script, 0, *args)
+    return target.execute_command("EVAL", script, 0, *args, target_nodes=node)
 
 
 # The whole read side of a cached answer in one call: the scope's copies (generations,

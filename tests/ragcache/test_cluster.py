@@ -10,9 +10,11 @@ import pytest
 from redis.cluster import RedisCluster
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
-from ragcache import keys
+from ragcache import census, keys
+from ragcache.browse import keys_page
 from tests.chat.factories import handbook
 from tests.ragcache.helpers import app_keys, ask, outcomes, redis, round_trips
+from tests.ragcache.helpers import servers as servers_of_the_cache
 
 pytestmark = pytest.mark.django_db
 
@@ -66,3 +68,22 @@ def test_a_complete_miss_asks_no_server_for_the_keys_of_its_scripts():
     with round_trips() as commands:
         assert outcomes(ask(TEA, [collection.pk]))["ans"] == "miss"
     assert "EVAL" in commands and "COMMAND" not in commands
+
+
+def test_the_panel_lists_counts_and_measures_the_keys_of_every_server():
+    written = {f"rc:ans:{{{n:012x}}}:g:1:q" for n in range(300)}  # 300 scopes: every server holds some
+    for key in written:
+        redis().set(key, "a2 c 1.0 0.0 0.0\n{}", ex=600)
+    listed, cursor, pages = [], "0", 0
+    while True:
+        page = keys_page(cursor=cursor, kind="ans", rows=40)
+        listed += [row.key for row in page.rows]
+        cursor, pages = page.cursor, pages + 1
+        if cursor == "0":
+            break
+    assert sorted(listed) == sorted(written) and pages > 3  # pages, each server in turn, each key once
+    assert census.take(redis())["kinds"]["ans"]["keys"] == 300
+    servers = servers_of_the_cache()
+    memory = census.server_info(redis())["used_memory"]
+    assert memory >= sum(int(server.info("memory")["used_memory"]) for server in servers) * 0.9  # all of them
+    assert len(servers) == (3 if isinstance(redis(), RedisCluster) else 1)
