@@ -8,7 +8,7 @@ DEMO_DIR := /usr/share/doc/python3.11/html/tutorial
 CHROMIUM := /usr/bin/chromium
 WRK := /usr/bin/wrk
 
-.PHONY: run dev test lint format bench eval clean
+.PHONY: run dev test test-torch lint format bench eval clean
 
 run: $(VENV)/.installed $(DEMO_DIR)
 	$(PY) -m ragsite.launch
@@ -21,6 +21,11 @@ dev: $(VENV)/.installed $(DEMO_DIR)
 test: lint $(CHROMIUM) $(WRK)
 	$(PY) -m pytest
 	TEST_REDIS_CLUSTER=1 $(PY) -m pytest tests/ragcache
+
+# The optional torch embedding provider: installs its extra into the venv, then its tests.
+test-torch: $(VENV)/.installed
+	$(VENV)/bin/pip install -q -r requirements-torch.txt
+	$(PY) -m pytest tests/documents/test_torch_embedder.py tests/documents/test_checks.py
 
 # Over HTTP against the server `make run` uses, on a site of its own (.data/bench).
 bench: $(VENV)/.installed $(DEMO_DIR) $(WRK)
@@ -39,10 +44,11 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	@command -v $(PYTHON) >/dev/null || { $(SUDO) apt-get update -q && $(APT_INSTALL) python3.11 python3.11-venv; }
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r requirements.txt
+	$(VENV)/bin/pip install -q --no-deps -r requirements-nodeps.txt
 	touch $@
 
 $(DEMO_DIR):

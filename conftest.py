@@ -133,10 +133,10 @@ def openai_embeddings(settings: Settings, openai_server: OpenAICompatServer) -> 
 
 @pytest.fixture(scope="session")
 def embedder():
-    """The local MiniLM embedder, loaded once for the whole session."""
-    from documents.embedding.local import LocalEmbedder
+    """The default embedder (MiniLM on onnxruntime), loaded once for the whole session."""
+    from documents.embedding.onnx import OnnxEmbedder
 
-    return LocalEmbedder()
+    return OnnxEmbedder()
 
 
 @pytest.fixture()

@@ -54,7 +54,7 @@ def main() -> int:
     step("demo collection")
     demo = scenarios.prepare_demo(DEMO_DIR, DEMO_COLLECTION)
     questions = scenarios.QUESTIONS[: 6 if quick else 20]
-    local = {"EMBEDDING_PROVIDER": "local", "GENERATOR": "extractive"}
+    local = {"EMBEDDING_PROVIDER": "onnx", "GENERATOR": "extractive"}
     with Site(env=local, log=log) as site:
         step("local providers: concurrency, bare view against a cached ask")
         clients = [1, 8] if quick else [1, 8, 32, 128]
@@ -130,7 +130,7 @@ def _local_llm(scenarios: Any, site_class: Any, log: Path, questions: list[str],
     )  # fmt: skip
     try:
         time.sleep(8)
-        env = {"EMBEDDING_PROVIDER": "local", "GENERATOR": "openai", "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+        env = {"EMBEDDING_PROVIDER": "onnx", "GENERATOR": "openai", "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
                "OPENAI_API_KEY": "local", "OPENAI_CHAT_MODEL": model.stem, "OPENAI_TIMEOUT_SECONDS": "120"}  # fmt: skip
         with site_class(env=env, log=log) as site:
             step("a real local LLM (llama.cpp): end to end")

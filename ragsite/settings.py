@@ -158,13 +158,16 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 # Embeddings. The Chunk.embedding column has EMBEDDING_DIMENSIONS dimensions (384 in
 # the initial migration); another size needs a migration of the column and a re-ingestion.
-EMBEDDING_PROVIDER = env.str("EMBEDDING_PROVIDER", default="local")
+EMBEDDING_PROVIDER = env.str("EMBEDDING_PROVIDER", default="onnx")
 EMBEDDING_PROVIDERS = {
-    "local": "documents.embedding.local.LocalEmbedder",
+    "onnx": "documents.embedding.onnx.OnnxEmbedder",  # all-MiniLM-L6-v2, int8, on onnxruntime
+    "torch": "documents.embedding.local.LocalEmbedder",  # the fp32 reference: requirements-torch.txt
     "openai": "documents.embedding.openai.OpenAIEmbedder",
 }
 EMBEDDING_DIMENSIONS = env.int("EMBEDDING_DIMENSIONS", default=384)
 LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+ONNX_EMBEDDING_MODEL = "all-MiniLM-L6-v2-onnx-int8"
+EMBEDDING_THREADS = env.int("EMBEDDING_THREADS", default=0)  # onnxruntime's; 0: one per core
 OPENAI_EMBEDDING_MODEL = env.str("OPENAI_EMBEDDING_MODEL", default="text-embedding-3-small")
 EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=32)
 

@@ -13,7 +13,8 @@ from django.utils.module_loading import import_string
 
 from documents.embedding.base import Embedder, EmbeddingError
 
-__all__ = ["Embedder", "EmbeddingError", "get_embedder", "warm_up"]
+__all__ = ["LOCAL_PROVIDERS", "Embedder", "EmbeddingError", "get_embedder", "warm_up"]
+LOCAL_PROVIDERS = ("onnx", "torch")  # models that run in the process, from files installed with it
 
 
 @functools.cache
@@ -24,8 +25,8 @@ def get_embedder() -> Embedder:
 
 
 def warm_up() -> None:
-    """Load the local model in the background at process start, not on the first question."""
-    if settings.EMBEDDING_PROVIDER == "local":
-        from documents.embedding.local import load_model
-
+    """Load a local model in the background at process start, not on the first question."""
+    if settings.EMBEDDING_PROVIDER in LOCAL_PROVIDERS:
+        module = settings.EMBEDDING_PROVIDERS[settings.EMBEDDING_PROVIDER].rpartition(".")[0]
+        load_model = import_string(f"{module}.load_model")
         threading.Thread(target=load_model, name="embedding-warm-up", daemon=True).start()

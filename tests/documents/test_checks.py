@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import importlib.util
+
 from documents.checks import embedding_settings
 
 
@@ -26,3 +28,9 @@ def test_the_local_model_cannot_fill_another_column_size(settings):
     assert ids(settings) == {"documents.E003"}
     settings.EMBEDDING_PROVIDER = "openai"
     assert ids(settings) == set()
+
+
+def test_the_torch_provider_needs_its_extra_installed(settings):
+    settings.EMBEDDING_PROVIDER = "torch"
+    installed = importlib.util.find_spec("sentence_transformers") is not None
+    assert ids(settings) == (set() if installed else {"documents.E004"})

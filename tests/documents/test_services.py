@@ -24,6 +24,7 @@ from documents.services import (
     upload_validate,
 )
 from tests.documents.factories import collection_create, ingestions_queued, make_pdf
+from tests.documents.test_chunking import tokens_with_specials
 
 pytestmark = pytest.mark.django_db
 
@@ -65,10 +66,10 @@ def test_ingestion_moves_pending_to_ready_and_stores_embedded_chunks():
     chunk = document.chunks.get()
     # The heading is the chunk's section, embedded with it, not a sentence of its text.
     assert chunk.section == "Tea" and chunk.text.startswith("Green tea")
-    assert chunk.embedding_model == "all-MiniLM-L6-v2"
+    assert chunk.embedding_model == "all-MiniLM-L6-v2-onnx-int8"  # the default provider's model
     assert len(chunk.embedding) == 384
     embedded = f"Tea\n\n{chunk.text}"
-    assert chunk.token_count == len(get_embedder().model.tokenizer(embedded)["input_ids"])
+    assert chunk.token_count == tokens_with_specials(embedded)
     assert chunk.content_hash == hashlib.sha256(embedded.encode()).hexdigest()
 
 

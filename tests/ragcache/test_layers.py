@@ -57,7 +57,7 @@ def test_keys_differ_when_what_decides_the_entry_differs(change, settings):
     if change == "k":
         settings.RETRIEVAL_TOP_K = 3
     elif change == "embed model":
-        settings.LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2-renamed"
+        settings.ONNX_EMBEDDING_MODEL = "all-MiniLM-L6-v2-renamed"
         from documents.embedding import get_embedder
 
         get_embedder.cache_clear()

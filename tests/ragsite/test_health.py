@@ -123,7 +123,7 @@ def test_readiness_follows_the_database_redis_and_the_workers_going_and_coming_b
         # One web worker: each has its own circuit breaker, and the test follows one.
         with site_server("gunicorn", database_url=database_url, redis_url=gated_redis, log=tmp_path / "server.log",
                          workers=1,
-                         WORKER_SEEN_SECONDS="3", DATABASE_POOL_TIMEOUT="2", EMBEDDING_PROVIDER="local",
+                         WORKER_SEEN_SECONDS="3", DATABASE_POOL_TIMEOUT="2", EMBEDDING_PROVIDER="onnx",
                          METRICS_TOKEN="t", GENERATOR="extractive") as port:  # fmt: skip
             with beating():
                 until(port, "ok")

@@ -72,7 +72,7 @@ def test_two_web_processes_count_into_one_scrape(test_database_url, redis_url, t
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "METRICS_TOKEN": "t",
         "ASK_RATE": "",
-        "EMBEDDING_PROVIDER": "local",
+        "EMBEDDING_PROVIDER": "onnx",
         "GENERATOR": "extractive",
     }  # as this process asked: the same keys
     with site_server("gunicorn", database_url=test_database_url, redis_url=redis_url, log=tmp_path / "server.log",
