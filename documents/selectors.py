@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from pgvector.django import CosineDistance
 
 from documents.models import SEARCH_CONFIG, Chunk, Collection, Document
@@ -194,3 +194,16 @@ def documents_by_status() -> dict[str, int]:
     """How many documents are in each ingestion status (every status, zeros included)."""
     counts = dict(Document.objects.values_list("status").annotate(count=Count("pk")).order_by())
     return {status: int(counts.get(status, 0)) for status in Document.Status.values}
+
+
+def documents_outdated(*, collections: QuerySet[Collection] | None = None) -> QuerySet[Document]:
+    """Ready documents whose chunks an ingestion today would make otherwise: chunked by an
+    older chunker, or embedded (any chunk of them) by another model than the configured one."""
+    from documents.chunking import FORMAT as CHUNK_FORMAT
+    from documents.embedding import get_embedder
+
+    other_model = Chunk.objects.filter(document=OuterRef("pk")).exclude(embedding_model=get_embedder().model_name)
+    documents = Document.objects.filter(status=Document.Status.READY)
+    if collections is not None:
+        documents = documents.filter(collection__in=collections)
+    return documents.filter(Q(chunk_format__lt=CHUNK_FORMAT) | Q(Exists(other_model))).order_by("pk")

@@ -6,9 +6,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from documents.chunking import FORMAT as CHUNK_FORMAT
 from documents.models import Collection, Document
 from documents.parsing import CONTENT_TYPES
+from documents.selectors import documents_outdated
 from documents.services import (
     DuplicateDocumentError,
     UploadError,
@@ -57,8 +57,7 @@ class Command(BaseCommand):
                 if not _outdated(exc.existing):
                     skipped += 1
                     continue
-                # Chunked by an older chunker: ingested again, so that importing the same
-                # files upgrades a collection (the previous chunks answer until then).
+                # Outdated (_outdated): ingested again; the previous chunks answer until then.
                 document = exc.existing
                 upgraded += 1
                 if queue:
@@ -103,4 +102,6 @@ class Command(BaseCommand):
 
 
 def _outdated(document: Document) -> bool:
-    return document.status == Document.Status.READY and document.chunk_format < CHUNK_FORMAT
+    """Chunked by an older chunker or embedded by another model: ingested again, so that
+    importing the same files upgrades a collection (a change of the embedding provider too)."""
+    return documents_outdated().filter(pk=document.pk).exists()
