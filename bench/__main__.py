@@ -67,6 +67,16 @@ def main() -> int:
         results["staleness"] = scenarios.staleness(site, lockers=4 if quick else 8, rounds=3 if quick else 5)
     step("local providers: a cached answer on a Redis Cluster against one Redis")
     results["cluster"] = _cluster(scenarios, Site, local, log, questions, rounds=2 if quick else 10)
+    if importlib.util.find_spec("sentence_transformers") is not None:
+        step("local providers: an uncached ask embedded by onnx against torch")
+        with (
+            Site(env={**local, "EMBEDDING_PROVIDER": "torch"}, log=log) as torch_site,
+            Site(env=local, log=log) as site,
+        ):
+            results["providers"] = scenarios.providers({"onnx": site, "torch": torch_site}, questions,
+                                                       rounds=1 if quick else 3)  # fmt: skip
+    else:
+        results["providers"] = None  # the torch extra is not installed (requirements-torch.txt)
     step("the speed layer's cost on a complete miss (in-process)")
     results["miss_overhead"] = scenarios.miss_overhead([demo.pk], rounds=1 if quick else 3)
 

@@ -101,6 +101,23 @@ def markdown(r: dict[str, Any]) -> str:
             f"| on the server, ms | | {_ms(server['miss'])} | {_ms(server['exact'])} | "
             f"{_ms(server['semantic']) if server['semantic'] is not None else '-'} | |",
         ]
+    compared = r.get("providers")
+    if compared:
+        http = compared["http_median_ms"]
+        lines += [
+            "",
+            "## An uncached ask, embedded by the onnx provider against torch",
+            "",
+            f"Two servers at once, one per embedding provider, asked in turn: {compared['asks']} uncached asks "
+            "each (no-store, as staff), each beside a bare view; the embed stage is the server's.",
+            "",
+            "| provider | bare view | uncached ask | its embed stage |",
+            "|---|---|---|---|",
+            *(f"| {name} | {_ms(http[name]['bare'])} | {_ms(http[name]['uncached'])} | {_ms(http[name]['embed'])} |"
+              for name in ("onnx", "torch")),
+        ]  # fmt: skip
+    elif "providers" in r:
+        lines += ["", "The torch extra is not installed (`requirements-torch.txt`): onnx against torch was skipped."]
     nodes = r.get("cluster")
     if nodes:
         http = nodes["http_median_ms"]

@@ -6,6 +6,7 @@ import hashlib
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -188,33 +189,70 @@ def semantic(site: Site, pairs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def providers(sites: dict[str, Site], questions: list[str], *, rounds: int) -> dict[str, Any]:
+    """An uncached ask (no-store, as staff) on each site (one embedding provider each), with
+    the server's embed stage, beside each one's bare view."""
+    login = staff_login()  # once: a new password ends the sessions signed in with the old one
+    public = list(Collection.objects.filter(is_public=True).order_by("pk").values_list("name", flat=True)[:20])
+
+    def prepare(http: Client) -> None:
+        http.sign_in(*login)
+        http.ask("warm up the model", "no-store", collections=public)
+
+    def uncached(name: str, http: Client, question: str) -> dict[str, float]:
+        reply, elapsed = http.ask(question, "no-store", collections=public)
+        return {"uncached": elapsed, "embed": reply["trace"]["stages"]["embed"]}
+
+    medians = _in_turn(sites, questions, rounds=rounds, prepare=prepare, ask=uncached)
+    return {"asks": len(questions) * rounds, "http_median_ms": medians}
+
+
 def cluster(sites: dict[str, Site], questions: list[str], *, rounds: int) -> dict[str, Any]:
-    """A fully cached answer on each site (one Redis; a Redis Cluster), beside each one's bare
-    view, over HTTP and taking turns, so that both see the same machine at the same time."""
-    clients = {name: Client(site.base) for name, site in sites.items()}
-    timings: dict[str, dict[str, list[float]]] = {name: {"bare": [], "cached": []} for name in sites}
-    for question in questions:
-        for http in clients.values():
-            http.keep_alive()  # idle while the other site answered
-            http.ask(question)  # cached now
-    for _ in range(rounds):
+    """A fully cached answer on each site (one Redis; a Redis Cluster), beside each one's bare view."""
+
+    def prepare(http: Client) -> None:
         for question in questions:
-            for name, http in clients.items():
-                http.keep_alive()
-                _, _, elapsed = http.request("GET", "/healthz")
-                timings[name]["bare"].append(elapsed)
-                reply, elapsed = http.ask(question)
-                if not reply["trace"]["from_cache"]:
-                    raise RuntimeError(f"{question!r} was not a full hit on the {name} site")
-                timings[name]["cached"].append(elapsed)
-    for http in clients.values():
-        http.close()
-    medians = {name: {kind: median(values) for kind, values in kinds.items()} for name, kinds in timings.items()}
+            http.ask(question)  # cached now
+
+    def cached(name: str, http: Client, question: str) -> dict[str, float]:
+        reply, elapsed = http.ask(question)
+        if not reply["trace"]["from_cache"]:
+            raise RuntimeError(f"{question!r} was not a full hit on the {name} site")
+        return {"cached": elapsed}
+
+    medians = _in_turn(sites, questions, rounds=rounds, prepare=prepare, ask=cached)
     return {
         "asks": len(questions) * rounds,
         "http_median_ms": medians,
         "cluster_over_single": medians["cluster"]["cached"] / medians["single"]["cached"],
     }
+
+
+def _in_turn(
+    sites: dict[str, Site],
+    questions: list[str],
+    *,
+    rounds: int,
+    prepare: Callable[[Client], None],
+    ask: Callable[[str, Client, str], dict[str, float]],
+) -> dict[str, dict[str, float]]:
+    """Over HTTP, the sites taking turns, so that each sees the same machine at the same
+    time: for each question, each site's bare view, then `ask`; the medians per site."""
+    clients = {name: Client(site.base) for name, site in sites.items()}
+    timings: dict[str, dict[str, list[float]]] = {name: {"bare": []} for name in sites}
+    for http in clients.values():
+        prepare(http)
+    for _ in range(rounds):
+        for question in questions:
+            for name, http in clients.items():
+                http.keep_alive()  # idle while the other sites answered
+                _, _, elapsed = http.request("GET", "/healthz")
+                timings[name]["bare"].append(elapsed)
+                for kind, value in ask(name, http, question).items():
+                    timings[name].setdefault(kind, []).append(value)
+    for http in clients.values():
+        http.close()
+    return {name: {kind: median(values) for kind, values in kinds.items()} for name, kinds in timings.items()}
 
 
 # -- in-process --------------------------------------------------------------------

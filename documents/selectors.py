@@ -14,6 +14,8 @@ from django.db import connection, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet
 from pgvector.django import CosineDistance
 
+from documents.chunking import FORMAT as CHUNK_FORMAT
+from documents.embedding import get_embedder
 from documents.models import SEARCH_CONFIG, Chunk, Collection, Document
 
 # Words, and dotted names (str.join, os.path) that PostgreSQL's parser keeps whole.
@@ -199,9 +201,6 @@ def documents_by_status() -> dict[str, int]:
 def documents_outdated(*, collections: QuerySet[Collection] | None = None) -> QuerySet[Document]:
     """Ready documents whose chunks an ingestion today would make otherwise: chunked by an
     older chunker, or embedded (any chunk of them) by another model than the configured one."""
-    from documents.chunking import FORMAT as CHUNK_FORMAT
-    from documents.embedding import get_embedder
-
     other_model = Chunk.objects.filter(document=OuterRef("pk")).exclude(embedding_model=get_embedder().model_name)
     documents = Document.objects.filter(status=Document.Status.READY)
     if collections is not None:

@@ -163,6 +163,7 @@ EMBEDDING_PROVIDERS = {
     "onnx": "documents.embedding.onnx.OnnxEmbedder",  # all-MiniLM-L6-v2, int8, on onnxruntime
     "torch": "documents.embedding.local.LocalEmbedder",  # the fp32 reference: requirements-torch.txt
     "openai": "documents.embedding.openai.OpenAIEmbedder",
+    "local": "documents.embedding.onnx.OnnxEmbedder",  # the local model's name before it ran on onnxruntime
 }
 EMBEDDING_DIMENSIONS = env.int("EMBEDDING_DIMENSIONS", default=384)
 LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"

@@ -14,7 +14,7 @@ from django.utils.module_loading import import_string
 from documents.embedding.base import Embedder, EmbeddingError
 
 __all__ = ["LOCAL_PROVIDERS", "Embedder", "EmbeddingError", "get_embedder", "warm_up"]
-LOCAL_PROVIDERS = ("onnx", "torch")  # models that run in the process, from files installed with it
+LOCAL_PROVIDERS = ("onnx", "torch", "local")  # models that run in the process, from files installed with it
 
 
 @functools.cache

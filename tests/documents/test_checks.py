@@ -30,6 +30,17 @@ def test_the_local_model_cannot_fill_another_column_size(settings):
     assert ids(settings) == set()
 
 
+def test_the_former_name_of_the_local_model_still_configures_it(settings):
+    from documents.embedding import get_embedder
+
+    settings.EMBEDDING_PROVIDER = "local"
+    get_embedder.cache_clear()
+    try:
+        assert ids(settings) == set() and get_embedder().model_name == settings.ONNX_EMBEDDING_MODEL
+    finally:
+        get_embedder.cache_clear()
+
+
 def test_the_torch_provider_needs_its_extra_installed(settings):
     settings.EMBEDDING_PROVIDER = "torch"
     installed = importlib.util.find_spec("sentence_transformers") is not None
