@@ -14,6 +14,7 @@ from typing import Any
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEMO_DIR = "/usr/share/doc/python3.11/html/tutorial"
 DEMO_COLLECTION = "Python 3.11 tutorial"
+INGESTION_DIR = "/usr/share/doc/python3.11/html/library"  # its pages d* to f*: 47 pages, about 1,700 chunks
 # The world the course describes: an embedding API call, a completion, the time per token.
 API_SHAPED = {"/v1/embeddings": 0.3, "/v1/chat/completions": 1.5}
 API_TOKEN_SECONDS = 0.015
@@ -77,6 +78,9 @@ def main() -> int:
                                                        rounds=1 if quick else 3)  # fmt: skip
     else:
         results["providers"] = None  # the torch extra is not installed (requirements-torch.txt)
+    step("ingestion against the embedder alone, on the same chunks")
+    pages = sorted(Path(INGESTION_DIR).glob("[d-f]*.html"))[: 8 if quick else None]
+    results["ingestion"] = scenarios.ingestion(pages)
     step("the speed layer's cost on a complete miss (in-process)")
     results["miss_overhead"] = scenarios.miss_overhead([demo.pk], rounds=1 if quick else 3)
 

@@ -17,8 +17,10 @@ from django.db import connection
 
 from bench.load import Client, Sampler, load, median
 from bench.site import Site
-from chat.pipeline import answer, passages_search, question_embedding
+from chat.pipeline import answer, passages_search, question_dense
 from documents.chunking import FORMAT as CHUNK_FORMAT
+from documents.chunking import TextChunk
+from documents.embedding import get_embedder
 from documents.models import Chunk, Collection, Document
 from documents.services import document_create, document_ingest, document_replace_source
 from ragcache import client as cache_client
@@ -348,6 +350,7 @@ def growth(*, sizes: list[int], samples: int) -> list[dict[str, Any]]:
     grow the corpus (drawn from the demo's words and embeddings)."""
     Collection.objects.filter(name="Bench growth").delete()  # from the start, each run
     collection = Collection.objects.create(name="Bench growth", is_public=False)
+    Collection.objects.filter(pk=collection.pk).update(embedding_space=get_embedder().space)
     document = Document.objects.create(
         collection=collection, title="synthetic chunks", original_filename="synthetic.txt",
         content_type="text/plain", source=b"", size=0, content_hash="synthetic", status=Document.Status.READY,
@@ -364,14 +367,14 @@ def growth(*, sizes: list[int], samples: int) -> list[dict[str, Any]]:
             inserted_in = 0.0
         ids = [collection.pk]
         questions = QUESTIONS[:samples]
-        embeddings = {q: question_embedding(q) for q in questions}
+        dense = {q: question_dense(q, ids) for q in questions}
         timings: dict[str, list[float]] = {"hybrid": [], "dense": [], "miss": []}
         for mode in ("hybrid", "dense"):
             for question in questions:  # a first pass, so the index's pages are in memory, as on a site in use
-                passages_search(question=question, embedding=embeddings[question], collection_ids=ids, k=5, mode=mode)
+                passages_search(question=question, dense=dense[question], collection_ids=ids, k=5, mode=mode)
             for question in questions:
                 started = time.perf_counter()
-                passages_search(question=question, embedding=embeddings[question], collection_ids=ids, k=5, mode=mode)
+                passages_search(question=question, dense=dense[question], collection_ids=ids, k=5, mode=mode)
                 timings[mode].append((time.perf_counter() - started) * 1000)
         for question in questions:
             forget_entries()
@@ -404,8 +407,9 @@ def _insert_synthetic(document: Document, first: int, count: int, rng: np.random
     from pgvector.psycopg import register_vector
 
     words, weights, demo = _demo_corpus()
+    space = get_embedder().space
     vocabulary = np.asarray(words, dtype=object)
-    columns = "document_id, ordinal, text, content_hash, token_count, embedding_model, embedding"
+    columns = "document_id, ordinal, text, content_hash, token_count, embedding_model, embedding_space, embedding"
     with connection.cursor() as cursor:
         cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'documents_chunk' "
                        "AND indexdef LIKE '%%USING hnsw%%'")  # fmt: skip
@@ -420,17 +424,53 @@ def _insert_synthetic(document: Document, first: int, count: int, rng: np.random
             vectors = demo[rng.integers(len(demo), size=size)] + rng.normal(0, 0.03, size=(size, demo.shape[1]))
             vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
             with raw.cursor().copy(f"COPY documents_chunk ({columns}) FROM STDIN WITH (FORMAT BINARY)") as copy:
-                copy.set_types(["int8", "int4", "text", "varchar", "int4", "varchar", "vector"])
+                copy.set_types(["int8", "int4", "text", "varchar", "int4", "varchar", "varchar", "vector"])
                 for offset in range(size):
                     ordinal = start + offset
                     copy.write_row((document.pk, ordinal, " ".join(vocabulary[picks[offset]]),
-                                    f"synthetic-{ordinal}", 120, "synthetic", vectors[offset]))  # fmt: skip
+                                    f"synthetic-{ordinal}", 120, "synthetic", space, vectors[offset]))  # fmt: skip
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # in a transaction: check the foreign keys now
         cursor.execute("SET maintenance_work_mem = '1GB'")
         for _, definition in hnsw:
             cursor.execute(definition)
         cursor.execute("RESET maintenance_work_mem")
         cursor.execute("ANALYZE documents_chunk")
+
+
+def ingestion(paths: list[Path], *, name: str = "Bench ingestion") -> dict[str, Any]:
+    """Ingestion of `paths` (as manage.py ingest does it, document by document), then the
+    embedder alone on the very chunks it made, each document's in one call: chunks per
+    second of each, in the same run."""
+    Collection.objects.filter(name=name).delete()
+    collection = Collection.objects.create(name=name)
+    documents = [
+        document_create(collection=collection, filename=path.name, data=path.read_bytes(), queue=False)
+        for path in paths
+    ]
+    embedder = get_embedder()
+    embedder.embed(["warm up"])
+    started = time.perf_counter()
+    for document in documents:
+        document_ingest(document_id=document.pk)
+    ingest_seconds = time.perf_counter() - started
+    texts = [
+        [TextChunk(text=text, token_count=0, section=section).embedded_text for section, text in
+         Chunk.objects.filter(document=document).order_by("ordinal").values_list("section", "text")]
+        for document in documents
+    ]  # fmt: skip
+    started = time.perf_counter()
+    for document_texts in texts:
+        embedder.embed(document_texts)
+    alone_seconds = time.perf_counter() - started
+    chunks = sum(map(len, texts))
+    collection.delete()
+    return {
+        "documents": len(documents),
+        "chunks": chunks,
+        "ingest_chunks_per_s": round(chunks / ingest_seconds, 1),
+        "embedder_chunks_per_s": round(chunks / alone_seconds, 1),
+        "ratio": round(alone_seconds / ingest_seconds, 3),
+    }
 
 
 def prepare_demo(directory: str, name: str) -> Collection:

@@ -19,8 +19,15 @@ from django.urls import reverse
 
 from chat.generators import Generator, Passage, Usage, get_generator
 from chat.generators.base import NO_PASSAGES
-from documents.embedding import get_embedder
-from documents.selectors import chunk_distances, chunks_by_ids, chunks_full_text, chunks_nearest, one_snapshot
+from documents.embedding import Embedder, embedder_for_space, get_embedder
+from documents.selectors import (
+    chunk_distances,
+    chunks_by_ids,
+    chunks_full_text,
+    chunks_nearest,
+    collections_by_space,
+    one_snapshot,
+)
 from documents.textblocks import text_blocks
 from ragcache import keys
 from ragcache.layers import CacheRequest, Policy, SemanticEntry, SemanticHit
@@ -63,18 +70,38 @@ def question_normalize(question: str) -> str:
     return " ".join(question.split())
 
 
-def question_embedding(question: str) -> np.ndarray:
-    return get_embedder().embed([question])[0]
+@dataclass(frozen=True)
+class DenseQuery:
+    """The question's vector in one embedding space, for the collections searched in it."""
+
+    vector: np.ndarray
+    collection_ids: list[int]
+
+
+def question_embedding(question: str, embedder: Embedder | None = None) -> np.ndarray:
+    return (embedder or get_embedder()).embed([question])[0]
+
+
+def question_dense(question: str, collection_ids: Sequence[int]) -> list[DenseQuery]:
+    """The question embedded in each space the collections are searched in (one, but while a
+    model change is under way), uncached: the pipeline's own goes through the emb layer."""
+    return [
+        DenseQuery(question_embedding(question, embedder), ids)
+        for space, ids in collections_by_space(collection_ids).items()
+        if (embedder := embedder_for_space(space)) is not None
+    ]
 
 
 def passages_search(
-    *, question: str, embedding: Sequence[float] | np.ndarray, collection_ids: Sequence[int], k: int, mode: str
+    *, question: str, dense: Sequence[DenseQuery], collection_ids: Sequence[int], k: int, mode: str
 ) -> list[Passage]:
+    """The k best passages of the collections: the nearest chunks in each space (`dense`),
+    fused with the full-text search over all of them in hybrid mode."""
     candidates = settings.RETRIEVAL_CANDIDATES
     with one_snapshot():
-        found = [chunks_nearest(embedding=embedding, collection_ids=collection_ids, limit=candidates)]
-        weights = [1.0]
-        if mode == "hybrid":
+        found = [chunks_nearest(embedding=q.vector, collection_ids=q.collection_ids, limit=candidates) for q in dense]
+        weights = [1.0] * len(found)
+        if mode == "hybrid" or not dense:  # a space no model here embeds is searched by its words
             found.append(list(chunks_full_text(text=question, collection_ids=collection_ids, limit=candidates)))
             weights.append(settings.RETRIEVAL_FULL_TEXT_WEIGHT)
         by_id = {chunk.pk: chunk for chunks in reversed(found) for chunk in chunks}  # the dense side's: measured
@@ -82,8 +109,13 @@ def passages_search(
         best = sorted(scores, key=lambda chunk_id: (-scores[chunk_id], chunk_id))[:k]
         chunks = [by_id[chunk_id] for chunk_id in best]
         # Found by their words alone, these have no distance yet: the answerer needs it.
-        unmeasured = [chunk.pk for chunk in chunks if getattr(chunk, "distance", None) is None]
-        distances = chunk_distances(ids=unmeasured, embedding=embedding)
+        distances: dict[int, float] = {}
+        for query in dense:
+            unmeasured = [
+                chunk.pk for chunk in chunks
+                if getattr(chunk, "distance", None) is None and chunk.document.collection_id in query.collection_ids
+            ]  # fmt: skip
+            distances.update(chunk_distances(ids=unmeasured, embedding=query.vector))
     return [
         Passage(
             chunk_id=chunk.pk,
@@ -187,29 +219,33 @@ def _answer_steps(
         with trace.stage("retrieve"):
             passages = _passages_from_entry(retrieval)
     if passages is None:
+        dense = []
+        for space, ids in collections_by_space(collection_ids).items():
+            if (embedder := embedder_for_space(space)) is None:
+                continue
 
-        def embed() -> np.ndarray:
-            with trace.stage("embed"):  # the model's time only; the emb layer's is in the trace's cache part
-                return question_embedding(cache_question)
+            def embed(embedder: Embedder = embedder) -> np.ndarray:
+                with trace.stage("embed"):  # the model's time only; the emb layer's is in the trace's cache part
+                    return question_embedding(cache_question, embedder)
 
-        dimensions = get_embedder().dimensions
-        vector = cache.embedding(
-            tag=found.tag, model=embed_model, question=cache_question, dimensions=dimensions, compute=embed
-        )
-        embedding = vector
+            vector = cache.embedding(tag=found.tag, model=embedder.model_name, question=cache_question,
+                                     dimensions=embedder.dimensions, compute=embed)  # fmt: skip
+            dense.append(DenseQuery(vector, ids))
+        # The semantic layer compares questions in one space: the scope's, but mid-change.
+        embedding = dense[0].vector if len(dense) == 1 else None
         searched: list[list[Passage]] = []  # retrieval, once: for the semantic layer's context check or the answer
 
         def search() -> list[Passage]:
             if not searched:
                 with trace.stage("retrieve"):
-                    searched.append(passages_search(question=normalized, embedding=vector,
+                    searched.append(passages_search(question=normalized, dense=dense,
                                                     collection_ids=collection_ids, k=k, mode=mode))  # fmt: skip
             return searched[0]
 
         near = None
-        if found.scope is not None and cacheable:
+        if found.scope is not None and cacheable and embedding is not None:
             sem_key = keys.sem(found.tag, embed_model, generator.cache_id, generator.prompt_version)
-            near = cache.semantic_answer(sem_key=sem_key, scope=found.scope, vector=vector, question=normalized,
+            near = cache.semantic_answer(sem_key=sem_key, scope=found.scope, vector=embedding, question=normalized,
                                          found=found.semantic,
                                          context=lambda: [p.content_hash for p in search()])  # fmt: skip
         if near is None or searched:  # a retrieval made for the context check is kept too

@@ -65,8 +65,9 @@ class ChunkAdmin(admin.ModelAdmin):
 
 @admin.register(Collection)
 class CollectionAdmin(admin.ModelAdmin):
-    list_display = ["name", "document_count", "created_at"]
+    list_display = ["name", "document_count", "embedding_space", "created_at"]
     search_fields = ["name"]
+    readonly_fields = ["embedding_space"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Collection]:
         return super().get_queryset(request).annotate(document_count=Count("documents"))

@@ -29,6 +29,13 @@ class Collection(models.Model):
     # The generation last known to have reached Redis; a sweep publishes any that is behind
     # (a publish lost on commit), see documents.services.unpublished_publish.
     published_generation = models.PositiveBigIntegerField(db_default=0, editable=False)
+    # Retrieval searches the chunks embedded in this space; a model of another space embeds
+    # beside them (manage.py reembed), and the collection switches once every document has
+    # its new chunks. Empty until the first ingestion.
+    embedding_space = models.CharField(
+        max_length=200, blank=True, db_default="", editable=False,
+        help_text="The embedding space retrieval searches in this collection.",
+    )  # fmt: skip
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -45,7 +52,7 @@ class Collection(models.Model):
         if not self._state.adding and kwargs.get("update_fields") is None:
             kwargs["update_fields"] = [
                 f.name for f in self._meta.concrete_fields
-                if not f.primary_key and f.name not in {"generation", "published_generation"}
+                if not f.primary_key and f.name not in {"generation", "published_generation", "embedding_space"}
             ]  # fmt: skip
         super().save(*args, **kwargs)
 
@@ -115,6 +122,9 @@ class Chunk(models.Model):
     token_count = models.PositiveIntegerField(help_text="Length in the embedder's tokens, special tokens included.")
     embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
     embedding_model = models.CharField(max_length=200)
+    embedding_space = models.CharField(
+        max_length=200, db_default="", help_text="Vectors of one space compare: the models that embed alike."
+    )
     section = models.TextField(
         blank=True, db_default="", help_text="The section the chunk is from: page title and heading path."
     )
@@ -129,7 +139,8 @@ class Chunk(models.Model):
     class Meta:
         ordering = ["document", "ordinal"]
         constraints = [
-            models.UniqueConstraint(fields=["document", "ordinal"], name="chunk_unique_ordinal"),
+            # A document holds a second set while another space's model embeds it again.
+            models.UniqueConstraint(fields=["document", "embedding_space", "ordinal"], name="chunk_unique_ordinal"),
         ]
         indexes = [
             HnswIndex(

@@ -49,6 +49,22 @@ def one_snapshot() -> Iterator[None]:
         yield
 
 
+def chunks_searched() -> QuerySet[Chunk]:
+    """The chunks retrieval searches: those in their collection's embedding space (while a
+    model of another space embeds a collection again, its new chunks wait beside)."""
+    return Chunk.objects.filter(embedding_space=F("document__collection__embedding_space"))
+
+
+def collections_by_space(collection_ids: Sequence[int]) -> dict[str, list[int]]:
+    """The collections of `collection_ids` by the embedding space they are searched in (one,
+    but while a model change is under way); a collection not yet ingested is in none."""
+    spaces: dict[str, list[int]] = {}
+    rows = Collection.objects.filter(pk__in=collection_ids).exclude(embedding_space="").order_by("pk")
+    for space, collection_id in rows.values_list("embedding_space", "pk"):
+        spaces.setdefault(space, []).append(collection_id)
+    return spaces
+
+
 def chunks_nearest(
     *, embedding: Sequence[float] | np.ndarray, collection_ids: Sequence[int] | None = None, limit: int = 5
 ) -> list[Chunk]:
@@ -62,7 +78,8 @@ def chunks_nearest(
     """
     distance = CosineDistance("embedding", embedding)
     chunks = (
-        Chunk.objects.select_related("document")
+        chunks_searched()
+        .select_related("document")
         .defer("embedding", "search_vector", "document__source", "document__text")  # large, and not needed here
         .annotate(distance=distance)
         .order_by("distance")
@@ -101,7 +118,8 @@ def chunks_full_text(*, text: str, collection_ids: Sequence[int] | None = None, 
         return Chunk.objects.none()
     query = SearchQuery(" | ".join(terms), search_type="raw", config=SEARCH_CONFIG)
     chunks = (
-        Chunk.objects.select_related("document")
+        chunks_searched()
+        .select_related("document")
         .defer("embedding", "search_vector", "document__source", "document__text")
         .filter(search_vector=query)
     )
@@ -201,8 +219,15 @@ def documents_by_status() -> dict[str, int]:
 def documents_outdated(*, collections: QuerySet[Collection] | None = None) -> QuerySet[Document]:
     """Ready documents whose chunks an ingestion today would make otherwise: chunked by an
     older chunker, or embedded (any chunk of them) by another model than the configured one."""
-    other_model = Chunk.objects.filter(document=OuterRef("pk")).exclude(embedding_model=get_embedder().model_name)
+    embedder = get_embedder()
+    # Chunks of other spaces beside the model's own are a change under way, not outdated.
+    other_model = Chunk.objects.filter(document=OuterRef("pk"), embedding_space=embedder.space).exclude(
+        embedding_model=embedder.model_name
+    )
+    own = Chunk.objects.filter(document=OuterRef("pk"), embedding_model=embedder.model_name)
     documents = Document.objects.filter(status=Document.Status.READY)
     if collections is not None:
         documents = documents.filter(collection__in=collections)
-    return documents.filter(Q(chunk_format__lt=CHUNK_FORMAT) | Q(Exists(other_model))).order_by("pk")
+    chunked = Chunk.objects.filter(document=OuterRef("pk"))
+    outdated = Q(chunk_format__lt=CHUNK_FORMAT) | Q(Exists(other_model)) | (Q(Exists(chunked)) & ~Q(Exists(own)))
+    return documents.filter(outdated).order_by("pk")

@@ -9,24 +9,27 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.dispatch import Signal
 from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from documents.chunking import FORMAT as CHUNK_FORMAT
-from documents.chunking import chunk_document
-from documents.embedding import EmbeddingError, get_embedder
+from documents.chunking import TextChunk, chunk_document
+from documents.embedding import Embedder, EmbeddingError, embedder_for_space, get_embedder
 from documents.models import Catalog, Chunk, Collection, Document
 from documents.parsing import SUPPORTED_EXTENSIONS, ParseError, content_type_for, parse_document
 from ragcache import catalog, generations
 from ragsite import metrics
 
 logger = logging.getLogger(__name__)
+EMBED_CALL_TEXTS = 64  # at least, per call to the embedder
+PROGRESS_STEPS = 10  # calls to the embedder per document, at most, to move its progress bar
 
 
 class UploadError(Exception):
@@ -325,28 +328,33 @@ def _ingest(document: Document) -> IngestResult:
         parsed.text, title=title or parsed.title, count_tokens=embedder.count_tokens, size=size, overlap=overlap
     )
     hashes = [sha256(piece.embedded_text) for piece in pieces]
-
-    previous = dict(
-        document.chunks.filter(embedding_model=embedder.model_name, content_hash__in=hashes).values_list(
-            "content_hash", "embedding"
-        )
-    )
-    new_texts = {h: piece.embedded_text for h, piece in zip(hashes, pieces, strict=True) if h not in previous}
-    embeddings = dict(previous)
-    batch_size = settings.EMBEDDING_BATCH_SIZE
-    todo = list(new_texts.items())
-    for start in range(0, len(todo), batch_size):
-        batch = todo[start : start + batch_size]
-        vectors = embedder.embed([text for _, text in batch])
-        metrics.chunks_embedded.inc(len(batch))
-        embeddings.update(zip((h for h, _ in batch), vectors, strict=True))
-        _set_progress(document, percent=round(90 * (start + len(batch)) / len(todo)))
+    # The space retrieval searches, when a model of another is embedding the collection again
+    # (documents.embedding): a document new or changed meanwhile is embedded in it too, by
+    # the model of that space, so that it is searchable and current either side of the switch.
+    searched = Collection.objects.values_list("embedding_space", flat=True).get(pk=document.collection_id)
+    embedders = [embedder]
+    if searched and searched != embedder.space:
+        current = set(document.chunks.filter(embedding_space=searched).values_list("content_hash", flat=True))
+        previous_model = embedder_for_space(searched)
+        if current != set(hashes) and previous_model is not None:
+            embedders.append(previous_model)
+    share = 90 // len(embedders)  # of the progress bar, for each model's embedding
+    embedded = [
+        (model, *_embeddings(document, model, pieces, hashes, progress=(share * n, share * (n + 1))))
+        for n, model in enumerate(embedders)
+    ]
 
     with transaction.atomic():
         locked = Document.objects.select_for_update().get(pk=document.pk)
         if locked.content_hash != document.content_hash:
             raise IngestSupersededError
-        locked.chunks.all().delete()
+        collection = Collection.objects.select_for_update().get(pk=locked.collection_id)
+        searched = collection.embedding_space or embedder.space
+        stored = [(model, vectors) for model, vectors, _ in embedded if model.space in {embedder.space, searched}]
+        if any(model.space == searched for model, _ in stored):
+            locked.chunks.all().delete()
+        else:  # the searched space's chunks answer until the switch; they hold this very text
+            locked.chunks.filter(embedding_space=embedder.space).delete()
         Chunk.objects.bulk_create(
             Chunk(
                 document=locked,
@@ -354,10 +362,12 @@ def _ingest(document: Document) -> IngestResult:
                 text=piece.text,
                 section=piece.section,
                 content_hash=content_hash,
-                token_count=piece.token_count + embedder.special_tokens,
-                embedding=embeddings[content_hash],
-                embedding_model=embedder.model_name,
+                token_count=piece.token_count + model.special_tokens,
+                embedding=vectors[content_hash],
+                embedding_model=model.model_name,
+                embedding_space=model.space,
             )
+            for model, vectors in stored
             for ordinal, (piece, content_hash) in enumerate(zip(pieces, hashes, strict=True))
         )
         locked.text = parsed.text
@@ -373,7 +383,80 @@ def _ingest(document: Document) -> IngestResult:
                 "text", "title", "status", "failure_reason", "progress", "ingested_at", "chunk_format", "updated_at",
             ]
         )  # fmt: skip
-    return IngestResult(chunks=len(pieces), embedded=len(new_texts), reused=len(pieces) - len(new_texts))
+        if collection.embedding_space != embedder.space:
+            collection_space_switch(collection=collection, space=embedder.space)
+    new = embedded[0][2]
+    return IngestResult(chunks=len(pieces), embedded=new, reused=len(pieces) - new)
+
+
+def _embeddings(
+    document: Document,
+    embedder: Embedder,
+    pieces: Sequence[TextChunk],
+    hashes: Sequence[str],
+    *,
+    progress: tuple[int, int],
+) -> tuple[dict[str, Any], int]:
+    """The vector of each chunk by its hash (those the document has from this model are
+    kept), and how many were embedded."""
+    embeddings = dict(
+        document.chunks.filter(embedding_model=embedder.model_name, content_hash__in=hashes).values_list(
+            "content_hash", "embedding"
+        )
+    )
+    new_pieces = {h: piece for h, piece in zip(hashes, pieces, strict=True) if h not in embeddings}
+    # Shortest first: a batch pads its texts to its longest, and a page's chunks vary.
+    todo = [(h, piece.embedded_text) for h, piece in sorted(new_pieces.items(), key=lambda item: item[1].token_count)]
+    # Few calls: each ends waiting for its slowest batch, while the other cores idle.
+    per_call = max(EMBED_CALL_TEXTS, -(-len(todo) // PROGRESS_STEPS))
+    start_percent, end_percent = progress
+    for start in range(0, len(todo), per_call):
+        batch = todo[start : start + per_call]
+        vectors = embedder.embed([text for _, text in batch])
+        metrics.chunks_embedded.inc(len(batch))
+        embeddings.update(zip((h for h, _ in batch), vectors, strict=True))
+        done = (start + len(batch)) / len(todo)
+        _set_progress(document, percent=round(start_percent + (end_percent - start_percent) * done))
+    return embeddings, len(new_pieces)
+
+
+def document_moved(*, document_id: int, collection_id: int) -> None:
+    """A document moved into a collection (in the caller's transaction): searched there if
+    its chunks are in the collection's space, which a collection searched in none yet takes
+    from them; else queued to be embedded again, in that space too."""
+    spaces = set(Chunk.objects.filter(document_id=document_id).values_list("embedding_space", flat=True))
+    if not spaces:
+        return
+    collection = Collection.objects.select_for_update().get(pk=collection_id)
+    if not collection.embedding_space:
+        space = get_embedder().space if get_embedder().space in spaces else min(spaces)
+        Collection.objects.filter(pk=collection_id).update(embedding_space=space)
+    elif collection.embedding_space not in spaces:
+        document_reingest(document_id=document_id)
+
+
+def collection_space_settle(*, collection_id: int) -> bool:
+    """Switch the collection to the configured model's space if nothing holds it back (a
+    document not embedded in it yet); True when it is searched in that space."""
+    space = get_embedder().space
+    with transaction.atomic():
+        collection = Collection.objects.select_for_update().get(pk=collection_id)
+        return collection.embedding_space == space or collection_space_switch(collection=collection, space=space)
+
+
+def collection_space_switch(*, collection: Collection, space: str) -> bool:
+    """Search the collection in `space` from now on, if every document of it that has chunks
+    has them in `space`; its chunks of other spaces go. In the caller's transaction, with
+    the collection's row locked."""
+    in_space = Chunk.objects.filter(document=OuterRef("pk"), embedding_space=space)
+    behind = Document.objects.filter(collection=collection, chunks__isnull=False).exclude(Exists(in_space))
+    if behind.exists():
+        return False
+    Collection.objects.filter(pk=collection.pk).update(embedding_space=space)
+    Chunk.objects.filter(document__collection=collection).exclude(embedding_space=space).delete()
+    collections_bump(collection_ids={collection.pk})
+    logger.info("Collection %s now searched in embedding space %s", collection.pk, space)
+    return True
 
 
 # Sent once new generations reached Redis: older cache entries of these collections are

@@ -11,7 +11,7 @@ from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from documents.models import Collection, Document
-from documents.services import catalog_bump, collections_bump
+from documents.services import catalog_bump, collections_bump, document_moved
 from ragcache.invalidation import invalidate_document
 
 # Saves that only report ingestion progress change nothing a reader can see.
@@ -33,8 +33,10 @@ def document_saved(sender: type[Document], instance: Document, update_fields: An
     if update_fields is not None and set(update_fields) <= PROGRESS_FIELDS:
         return
     collection_ids = {instance.collection_id}
-    if previous := getattr(instance, "_previous_collection_id", None):  # moved between collections
+    previous = getattr(instance, "_previous_collection_id", None)
+    if previous and previous != instance.collection_id:  # moved between collections
         collection_ids.add(previous)
+        document_moved(document_id=instance.pk, collection_id=instance.collection_id)
     document_changed(instance.pk, collection_ids)
 
 

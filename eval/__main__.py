@@ -77,16 +77,16 @@ def evaluate(questions: list[dict[str, Any]], collection_id: int, mode: str) -> 
     from django.conf import settings
     from django.test import override_settings
 
-    from chat.pipeline import answer, passages_search, question_embedding
+    from chat.pipeline import answer, passages_search, question_dense
     from documents.models import Document
     from ragcache.layers import Policy
 
     pages = dict(Document.objects.filter(collection_id=collection_id).values_list("pk", "original_filename"))
     outcomes, misses = [], []
     for item in questions:
-        embedding = question_embedding(item["question"])
+        dense = question_dense(item["question"], [collection_id])
         started = time.perf_counter()
-        passages = passages_search(question=item["question"], embedding=embedding, collection_ids=[collection_id],
+        passages = passages_search(question=item["question"], dense=dense, collection_ids=[collection_id],
                                    k=settings.RETRIEVAL_TOP_K, mode=mode)  # fmt: skip
         ms = (time.perf_counter() - started) * 1000
         with override_settings(RETRIEVAL_MODE=mode):
@@ -113,7 +113,7 @@ def evaluate_pairs(pair_sets: list[dict[str, Any]], collections: dict[str, int])
     import numpy as np
     from django.conf import settings
 
-    from chat.pipeline import passages_search, question_embedding
+    from chat.pipeline import passages_search, question_dense
     from eval.semantic import at_setting, best_setting, curve, one_scope, pair_outcome
 
     found: dict[str, Any] = {}
@@ -122,12 +122,13 @@ def evaluate_pairs(pair_sets: list[dict[str, Any]], collections: dict[str, int])
         outcomes, asked = [], []
         for pair in pairs["pairs"]:
             for question in (pair["first"], pair["second"]):
-                embedding = question_embedding(question)
+                dense = question_dense(question, [collections[pair["corpus"]]])
                 passages = passages_search(
-                    question=question, embedding=embedding, collection_ids=[collections[pair["corpus"]]],
+                    question=question, dense=dense, collection_ids=[collections[pair["corpus"]]],
                     k=settings.RETRIEVAL_TOP_K, mode=settings.RETRIEVAL_MODE,
                 )  # fmt: skip
-                asked.append((embedding / np.linalg.norm(embedding), [p.content_hash for p in passages]))
+                vector = dense[0].vector
+                asked.append((vector / np.linalg.norm(vector), [p.content_hash for p in passages]))
             (first, first_context), (second, second_context) = asked[-2:]
             outcomes.append(pair_outcome(pair, similarity=float(first @ second), first=first_context,
                                          second=second_context))  # fmt: skip

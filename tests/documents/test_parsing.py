@@ -81,6 +81,37 @@ def test_html_with_a_declared_charset_is_decoded_by_it():
     assert parse("old.html", page).text == "café"
 
 
+def test_html_with_an_unknown_charset_is_read_as_utf8_or_refused():
+    page = '<html><head><meta charset="klingon"></head><body><p>thé</p></body></html>'
+    assert parse("odd.html", page.encode()).text == "thé"
+    with pytest.raises(ParseError, match="not UTF-8 text"):
+        parse("odd.html", page.encode("latin-1"))
+
+
+def test_html_undeclared_must_be_utf8():
+    with pytest.raises(ParseError, match=r"not UTF-8 text \(byte 0xe9"):
+        parse("old.html", "<html><body><p>café</p></body></html>".encode("latin-1"))
+
+
+def test_html_comments_and_an_xml_declaration_leave_no_text():
+    page = (
+        b'<?xml version="1.0" encoding="utf-8"?>\n<html><body><main><!-- build 42 -->'
+        b"<p>Warm<!-- the pot --> the pot.</p></main></body></html>"
+    )
+    assert parse("x.html", page).text == "Warm the pot."
+
+
+@pytest.mark.parametrize("page", [b"   \n ", b"<html><body><!-- nothing --></body></html>"])
+def test_html_with_no_text_is_refused_with_a_reason(page):
+    with pytest.raises(ParseError, match="no text"):
+        parse("empty.html", page)
+
+
+def test_html_text_after_a_dropped_element_stays():
+    page = b"<html><body><p>Before <script>x()</script>after, <a class='headerlink'>#</a>and on.</p></body></html>"
+    assert parse("t.html", page).text == "Before after, and on."
+
+
 def test_pdf_text_from_every_page():
     data = make_pdf([["Page one talks about kettles."], ["Page two (the last) talks about cups."]])
     parsed = parse("manual.pdf", data)

@@ -130,7 +130,7 @@ def test_reingesting_unchanged_content_embeds_nothing_through_the_openai_provide
 
 
 def test_a_reingestion_that_fails_half_way_keeps_the_previous_chunks_searchable(openai_embeddings, settings):
-    settings.EMBEDDING_BATCH_SIZE = 2
+    settings.OPENAI_EMBEDDING_BATCH_SIZE = 2
     collection = collection_create()
     document = document_create(collection=collection, filename="g.txt", data=paragraphs(1, 2), queue=False)
     assert document_ingest(document_id=document.pk) is not None

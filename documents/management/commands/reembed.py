@@ -1,7 +1,9 @@
 """`manage.py reembed [--collection NAME] [--queue]`: embed again the documents whose chunks
 another model embedded (or an older chunker made), after a change of the embedding
-provider. Each document keeps answering from its previous chunks until its new ones
-replace them, in one transaction."""
+provider. A model of the same space (documents.embedding) replaces each document's chunks
+as it goes, in one transaction. A model of another space embeds beside the old vectors,
+which keep answering until every document of the collection has its new chunks; then the
+collection switches, at once."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from documents.embedding import get_embedder
 from documents.models import Collection
 from documents.selectors import documents_outdated
-from documents.services import document_ingest, document_reingest
+from documents.services import collection_space_settle, document_ingest, document_reingest
 
 
 class Command(BaseCommand):
@@ -33,8 +35,15 @@ class Command(BaseCommand):
                 raise CommandError(f"No collection is named {collection!r}.")
         outdated = list(documents_outdated(collections=collections))
         model = get_embedder().model_name
+        # Searched in another space: they switch as their last document is embedded again.
+        switching = list(
+            (collections if collections is not None else Collection.objects.all())
+            .exclude(embedding_space__in=["", get_embedder().space])
+            .order_by("name")
+        )
         if not outdated:
             self.stdout.write(f"Every document is embedded by {model} already.")
+            self._settle(switching)
             return
         self.stdout.write(f"{len(outdated)} document(s) to embed again with {model}.")
         started, chunks, failed = time.monotonic(), 0, 0
@@ -52,6 +61,20 @@ class Command(BaseCommand):
             rate = chunks / max(time.monotonic() - started, 1e-9)
             self.stdout.write(f"[{number}/{len(outdated)}] {document}: {result.chunks} chunks ({rate:.1f} chunks/s)")
         if queue:
-            self.stdout.write(f"Queued {len(outdated)} document(s) for the workers.")
-        else:
-            self.stdout.write(f"Done: {len(outdated) - failed} embedded again, {failed} failed, {chunks} chunks.")
+            self.stdout.write(f"Queued {len(outdated)} document(s) for the workers; each collection switches "
+                              "to the new model when its last document is done.")  # fmt: skip
+            return
+        self.stdout.write(f"Done: {len(outdated) - failed} embedded again, {failed} failed, {chunks} chunks.")
+        self._settle(switching)
+
+    def _settle(self, switching: list[Collection]) -> None:
+        """Each collection that was searched in another space switches, unless a document holds it back."""
+        embedder = get_embedder()
+        for collection in switching:
+            if collection_space_settle(collection_id=collection.pk):
+                self.stdout.write(f"{collection}: now searched with {embedder.model_name} ({embedder.space}).")
+            else:
+                self.stdout.write(
+                    f"{collection}: still searched with its previous model ({collection.embedding_space}) until "
+                    f"every document is embedded by {embedder.model_name}: re-ingest or delete those that failed."
+                )
