@@ -28,7 +28,7 @@ from ragcache import catalog, generations
 from ragsite import metrics
 
 logger = logging.getLogger(__name__)
-EMBED_CALL_TEXTS = 64  # at least, per call to the embedder
+EMBED_CALL_TEXTS = 256  # at least, per call to the embedder (a few seconds of work)
 PROGRESS_STEPS = 10  # calls to the embedder per document, at most, to move its progress bar
 
 
