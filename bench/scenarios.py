@@ -371,10 +371,10 @@ def growth(*, sizes: list[int], samples: int) -> list[dict[str, Any]]:
         timings: dict[str, list[float]] = {"hybrid": [], "dense": [], "miss": []}
         for mode in ("hybrid", "dense"):
             for question in questions:  # a first pass, so the index's pages are in memory, as on a site in use
-                passages_search(question=question, dense=dense[question], collection_ids=ids, k=5, mode=mode)
+                passages_search(question=question, dense=dense[question], k=5, mode=mode)
             for question in questions:
                 started = time.perf_counter()
-                passages_search(question=question, dense=dense[question], collection_ids=ids, k=5, mode=mode)
+                passages_search(question=question, dense=dense[question], k=5, mode=mode)
                 timings[mode].append((time.perf_counter() - started) * 1000)
         for question in questions:
             forget_entries()

@@ -72,10 +72,12 @@ def question_normalize(question: str) -> str:
 
 @dataclass(frozen=True)
 class DenseQuery:
-    """The question's vector in one embedding space, for the collections searched in it."""
+    """The collections searched in one embedding space, and the question's vector in it
+    (None where no provider of that space runs here: they are searched by their words)."""
 
-    vector: np.ndarray
+    space: str
     collection_ids: list[int]
+    vector: np.ndarray | None
 
 
 def question_embedding(question: str, embedder: Embedder | None = None) -> np.ndarray:
@@ -86,23 +88,27 @@ def question_dense(question: str, collection_ids: Sequence[int]) -> list[DenseQu
     """The question embedded in each space the collections are searched in (one, but while a
     model change is under way), uncached: the pipeline's own goes through the emb layer."""
     return [
-        DenseQuery(question_embedding(question, embedder), ids)
+        DenseQuery(space, ids, question_embedding(question, embedder) if embedder else None)
         for space, ids in collections_by_space(collection_ids).items()
-        if (embedder := embedder_for_space(space)) is not None
+        for embedder in [embedder_for_space(space)]
     ]
 
 
-def passages_search(
-    *, question: str, dense: Sequence[DenseQuery], collection_ids: Sequence[int], k: int, mode: str
-) -> list[Passage]:
-    """The k best passages of the collections: the nearest chunks in each space (`dense`),
+def passages_search(*, question: str, dense: Sequence[DenseQuery], k: int, mode: str) -> list[Passage]:
+    """The k best passages of the collections of `dense`: the nearest chunks in each space,
     fused with the full-text search over all of them in hybrid mode."""
     candidates = settings.RETRIEVAL_CANDIDATES
+    embedded = [q for q in dense if q.vector is not None]
     with one_snapshot():
-        found = [chunks_nearest(embedding=q.vector, collection_ids=q.collection_ids, limit=candidates) for q in dense]
+        found = [
+            chunks_nearest(embedding=q.vector, space=q.space, collection_ids=q.collection_ids, limit=candidates)
+            for q in embedded
+            if q.vector is not None  # for the type checker
+        ]
         weights = [1.0] * len(found)
-        if mode == "hybrid" or not dense:  # a space no model here embeds is searched by its words
-            found.append(list(chunks_full_text(text=question, collection_ids=collection_ids, limit=candidates)))
+        if mode == "hybrid" or len(embedded) < len(dense):
+            scope = {q.space: q.collection_ids for q in dense}
+            found.append(list(chunks_full_text(text=question, scope=scope, limit=candidates)))
             weights.append(settings.RETRIEVAL_FULL_TEXT_WEIGHT)
         by_id = {chunk.pk: chunk for chunks in reversed(found) for chunk in chunks}  # the dense side's: measured
         scores = reciprocal_rank_fusion([[chunk.pk for chunk in chunks] for chunks in found], weights)
@@ -110,12 +116,13 @@ def passages_search(
         chunks = [by_id[chunk_id] for chunk_id in best]
         # Found by their words alone, these have no distance yet: the answerer needs it.
         distances: dict[int, float] = {}
-        for query in dense:
+        for query in embedded:
             unmeasured = [
                 chunk.pk for chunk in chunks
                 if getattr(chunk, "distance", None) is None and chunk.document.collection_id in query.collection_ids
             ]  # fmt: skip
-            distances.update(chunk_distances(ids=unmeasured, embedding=query.vector))
+            if query.vector is not None:
+                distances.update(chunk_distances(ids=unmeasured, embedding=query.vector))
     return [
         Passage(
             chunk_id=chunk.pk,
@@ -221,16 +228,16 @@ def _answer_steps(
     if passages is None:
         dense = []
         for space, ids in collections_by_space(collection_ids).items():
-            if (embedder := embedder_for_space(space)) is None:
-                continue
+            vector = None
+            if (embedder := embedder_for_space(space)) is not None:
 
-            def embed(embedder: Embedder = embedder) -> np.ndarray:
-                with trace.stage("embed"):  # the model's time only; the emb layer's is in the trace's cache part
-                    return question_embedding(cache_question, embedder)
+                def embed(embedder: Embedder = embedder) -> np.ndarray:
+                    with trace.stage("embed"):  # the model's time only; the emb layer's is in the trace's cache part
+                        return question_embedding(cache_question, embedder)
 
-            vector = cache.embedding(tag=found.tag, model=embedder.model_name, question=cache_question,
-                                     dimensions=embedder.dimensions, compute=embed)  # fmt: skip
-            dense.append(DenseQuery(vector, ids))
+                vector = cache.embedding(tag=found.tag, model=embedder.model_name, question=cache_question,
+                                         dimensions=embedder.dimensions, compute=embed)  # fmt: skip
+            dense.append(DenseQuery(space, ids, vector))
         # The semantic layer compares questions in one space: the scope's, but mid-change.
         embedding = dense[0].vector if len(dense) == 1 else None
         searched: list[list[Passage]] = []  # retrieval, once: for the semantic layer's context check or the answer
@@ -238,8 +245,7 @@ def _answer_steps(
         def search() -> list[Passage]:
             if not searched:
                 with trace.stage("retrieve"):
-                    searched.append(passages_search(question=normalized, dense=dense,
-                                                    collection_ids=collection_ids, k=k, mode=mode))  # fmt: skip
+                    searched.append(passages_search(question=normalized, dense=dense, k=k, mode=mode))
             return searched[0]
 
         near = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 import numpy as np
@@ -49,10 +49,15 @@ def one_snapshot() -> Iterator[None]:
         yield
 
 
-def chunks_searched() -> QuerySet[Chunk]:
-    """The chunks retrieval searches: those in their collection's embedding space (while a
-    model of another space embeds a collection again, its new chunks wait beside)."""
-    return Chunk.objects.filter(embedding_space=F("document__collection__embedding_space"))
+def chunks_searched(scope: Mapping[str, Sequence[int]]) -> QuerySet[Chunk]:
+    """The chunks retrieval searches in `scope` (each embedding space, and the collections
+    searched in it: collections_by_space): each collection's in its space. While a model of
+    another space embeds a collection again, its new chunks wait beside. The spaces are
+    named, not joined from the collections: the join cost 4 to 7% of a hybrid search."""
+    condition = Q()
+    for space, collection_ids in scope.items():
+        condition |= Q(embedding_space=space, document__collection_id__in=collection_ids)
+    return Chunk.objects.filter(condition) if condition else Chunk.objects.none()
 
 
 def collections_by_space(collection_ids: Sequence[int]) -> dict[str, list[int]]:
@@ -66,7 +71,7 @@ def collections_by_space(collection_ids: Sequence[int]) -> dict[str, list[int]]:
 
 
 def chunks_nearest(
-    *, embedding: Sequence[float] | np.ndarray, collection_ids: Sequence[int] | None = None, limit: int = 5
+    *, embedding: Sequence[float] | np.ndarray, space: str, collection_ids: Sequence[int], limit: int = 5
 ) -> list[Chunk]:
     """The `limit` chunks closest to `embedding` by cosine distance, closest first.
 
@@ -77,16 +82,13 @@ def chunks_nearest(
     small part of the corpus), their chunks are compared one by one: few, so quick.
     """
     distance = CosineDistance("embedding", embedding)
-    chunks = (
-        chunks_searched()
+    scoped = (
+        chunks_searched({space: collection_ids})
         .select_related("document")
         .defer("embedding", "search_vector", "document__source", "document__text")  # large, and not needed here
         .annotate(distance=distance)
         .order_by("distance")
     )
-    if collection_ids is None:
-        return list(chunks[:limit])  # type: ignore[return-value]
-    scoped = chunks.filter(document__collection_id__in=collection_ids)
     count = max(limit, settings.RETRIEVAL_ANN_CANDIDATES)
     candidates = list(chunks_nearest_candidates(embedding=embedding, count=count))
     found = list(scoped.filter(pk__in=candidates)[:limit])
@@ -105,7 +107,7 @@ def chunks_nearest_candidates(*, embedding: Sequence[float] | np.ndarray, count:
     return Chunk.objects.order_by(CosineDistance("embedding", embedding)).values_list("id", flat=True)[:count]
 
 
-def chunks_full_text(*, text: str, collection_ids: Sequence[int] | None = None, limit: int = 5) -> QuerySet[Chunk]:
+def chunks_full_text(*, text: str, scope: Mapping[str, Sequence[int]], limit: int = 5) -> QuerySet[Chunk]:
     """Chunks matching any of the distinctive words of `text`, best first.
 
     The terms are ORed: a long question ANDed would match almost nothing. PostgreSQL's
@@ -118,13 +120,11 @@ def chunks_full_text(*, text: str, collection_ids: Sequence[int] | None = None, 
         return Chunk.objects.none()
     query = SearchQuery(" | ".join(terms), search_type="raw", config=SEARCH_CONFIG)
     chunks = (
-        chunks_searched()
+        chunks_searched(scope)
         .select_related("document")
         .defer("embedding", "search_vector", "document__source", "document__text")
         .filter(search_vector=query)
     )
-    if collection_ids is not None:
-        chunks = chunks.filter(document__collection_id__in=collection_ids)
     rank = SearchRank(F("search_vector"), query, cover_density=True)
     return chunks.annotate(rank=rank).order_by("-rank", "id")[:limit]
 

@@ -86,7 +86,7 @@ def evaluate(questions: list[dict[str, Any]], collection_id: int, mode: str) -> 
     for item in questions:
         dense = question_dense(item["question"], [collection_id])
         started = time.perf_counter()
-        passages = passages_search(question=item["question"], dense=dense, collection_ids=[collection_id],
+        passages = passages_search(question=item["question"], dense=dense,
                                    k=settings.RETRIEVAL_TOP_K, mode=mode)  # fmt: skip
         ms = (time.perf_counter() - started) * 1000
         with override_settings(RETRIEVAL_MODE=mode):
@@ -124,10 +124,11 @@ def evaluate_pairs(pair_sets: list[dict[str, Any]], collections: dict[str, int])
             for question in (pair["first"], pair["second"]):
                 dense = question_dense(question, [collections[pair["corpus"]]])
                 passages = passages_search(
-                    question=question, dense=dense, collection_ids=[collections[pair["corpus"]]],
+                    question=question, dense=dense,
                     k=settings.RETRIEVAL_TOP_K, mode=settings.RETRIEVAL_MODE,
                 )  # fmt: skip
                 vector = dense[0].vector
+                assert vector is not None  # one collection, embedded by the configured model
                 asked.append((vector / np.linalg.norm(vector), [p.content_hash for p in passages]))
             (first, first_context), (second, second_context) = asked[-2:]
             outcomes.append(pair_outcome(pair, similarity=float(first @ second), first=first_context,

@@ -45,7 +45,7 @@ def test_a_words_place_in_a_heading_ranks_its_chunk_above_a_passing_mention():
     collection = handbook()
     document_ingested(collection, "mention.txt", "Several tools help: gzip, tar, and the zipfile module, among others.")
     document_ingested(collection, "archives.md", "# Archives\n\n## zipfile\n\nRead and write archives of this kind.")
-    found = list(chunks_full_text(text="zipfile", collection_ids=[collection.pk], limit=2))
+    found = list(chunks_full_text(text="zipfile", scope={"all-MiniLM-L6-v2": [collection.pk]}, limit=2))
     assert [chunk.document.original_filename for chunk in found] == ["archives.md", "mention.txt"]
 
 
@@ -58,10 +58,11 @@ def test_every_passage_carries_its_cosine_similarity_to_the_question_whichever_s
     settings.RETRIEVAL_CANDIDATES = 2
     question = "What does error E4127 mean?"  # the release notes are found by the full-text side alone
     vectors = question_dense(question, [collection.pk])
-    dense = passages_search(question=question, dense=vectors, collection_ids=[collection.pk], k=5, mode="dense")
-    found = passages_search(question=question, dense=vectors, collection_ids=[collection.pk], k=5, mode="hybrid")
+    dense = passages_search(question=question, dense=vectors, k=5, mode="dense")
+    found = passages_search(question=question, dense=vectors, k=5, mode="hybrid")
     assert "release-notes" in [p.title for p in found] and "release-notes" not in [p.title for p in dense]
     embedding = vectors[0].vector
+    assert embedding is not None
     for passage in found:
         vector = np.asarray(Chunk.objects.get(pk=passage.chunk_id).embedding)
         cosine = float(vector @ embedding / (np.linalg.norm(vector) * np.linalg.norm(embedding)))
@@ -75,7 +76,7 @@ def test_a_rare_keyword_is_found_by_the_full_text_side(settings):
     vectors = question_dense(question, [collection.pk])
 
     def titles(mode: str) -> list[str]:
-        found = passages_search(question=question, dense=vectors, collection_ids=[collection.pk], k=3, mode=mode)
+        found = passages_search(question=question, dense=vectors, k=3, mode=mode)
         return [p.title for p in found]
 
     assert "release-notes" not in titles("dense")  # the embedding alone ranks the look-alikes first

@@ -107,7 +107,8 @@ def test_a_model_of_another_space_embeds_beside_the_old_vectors_until_every_docu
     assert spaces(tea) == {hashed, "all-MiniLM-L6-v2"}
     collection.refresh_from_db()
     assert collection.embedding_space == hashed  # it still answers from the old vectors...
-    assert set(chunks_searched().filter(document=tea).values_list("embedding_space", flat=True)) == {hashed}
+    searched = chunks_searched({hashed: [collection.pk], "all-MiniLM-L6-v2": []}).filter(document=tea)
+    assert set(searched.values_list("embedding_space", flat=True)) == {hashed}
     found = answer(question="How hot should green tea be brewed?", collection_ids=[collection.pk])
     assert found.citations and found.citations[0]["title"] == "Tea"  # ...with questions embedded in its space
     assert openai_embeddings.calls["/v1/embeddings"] > 0
@@ -163,7 +164,7 @@ def test_a_document_changed_while_its_collection_is_embedded_again_is_current_in
     assert document_ingest(document_id=tea.pk) is not None
     document_replace_source(document=tea, filename="tea.md", data=b"# Tea\n\nSteep oolong for three minutes.")
     assert document_ingest(document_id=tea.pk) is not None
-    searched = chunks_searched().filter(document=tea)
+    searched = chunks_searched({hashed: [collection.pk]}).filter(document=tea)
     assert [c.embedding_space for c in searched] == [hashed] and "oolong" in searched.get().text
     assert set(tea.chunks.values_list("text", flat=True)) == {searched.get().text}  # no old text anywhere
     found = answer(question="How long does oolong steep?", collection_ids=[collection.pk])

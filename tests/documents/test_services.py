@@ -148,7 +148,11 @@ def test_a_reingestion_that_fails_half_way_keeps_the_previous_chunks_searchable(
     assert list(document.chunks.values_list("id", "text")) == old_chunks
     openai_embeddings.reset()  # the endpoint recovers
     query = get_embedder().embed(["Paragraph 1 sentence 3 about topic 1."])[0]
-    assert chunks_nearest(embedding=query, collection_ids=[collection.pk], limit=1)[0].document == document
+    nearest = chunks_nearest(embedding=query, space=get_embedder().space, collection_ids=[collection.pk], limit=1)
+    assert nearest[0].document == document
+
+
+SPACE = "all-MiniLM-L6-v2"  # the onnx provider's, the default
 
 
 def test_nearest_neighbour_search_finds_the_chunk_that_answers(embedder):
@@ -161,11 +165,14 @@ def test_nearest_neighbour_search_finds_the_chunk_that_answers(embedder):
     document_ingest(document_id=other.pk)
 
     query = embedder.embed(["How hot should the water be for green tea?"])[0]
-    found = list(chunks_nearest(embedding=query, collection_ids=[collection.pk], limit=4))
+    found = list(chunks_nearest(embedding=query, space=SPACE, collection_ids=[collection.pk], limit=4))
     assert found[0].document.original_filename == "tea.txt"
     assert [c.distance for c in found] == sorted(c.distance for c in found)
     query = embedder.embed(["my bike has a puncture"])[0]
-    assert chunks_nearest(embedding=query, collection_ids=[collection.pk], limit=1)[0].document.title == "bike"
+    assert (
+        chunks_nearest(embedding=query, space=SPACE, collection_ids=[collection.pk], limit=1)[0].document.title
+        == "bike"
+    )
 
 
 def test_nearest_neighbour_search_uses_the_hnsw_index(embedder):
@@ -191,7 +198,7 @@ def test_a_small_collection_among_closer_chunks_still_gets_its_nearest_exactly(e
     query = embedder.embed(["How hot should the water be for green tea?"])[0]
     with connection.cursor() as cursor:
         cursor.execute("SET hnsw.ef_search = 2")  # the index's candidates: the large collection's only
-        found = chunks_nearest(embedding=query, collection_ids=[small.pk], limit=3)
+        found = chunks_nearest(embedding=query, space=SPACE, collection_ids=[small.pk], limit=3)
         cursor.execute("RESET hnsw.ef_search")
     assert sorted(c.document.collection_id for c in found) == [small.pk] * 3
     assert [c.distance for c in found] == sorted(c.distance for c in found)
