@@ -345,7 +345,7 @@ def _ingest(document: Document) -> IngestResult:
     ]
 
     with transaction.atomic():
-        locked = Document.objects.select_for_update().get(pk=document.pk)
+        locked = Document.objects.select_for_update().defer("source", "text").get(pk=document.pk)
         if locked.content_hash != document.content_hash:
             raise IngestSupersededError
         collection = Collection.objects.select_for_update().get(pk=locked.collection_id)
@@ -415,8 +415,9 @@ def _embeddings(
         vectors = embedder.embed([text for _, text in batch])
         metrics.chunks_embedded.inc(len(batch))
         embeddings.update(zip((h for h, _ in batch), vectors, strict=True))
-        done = (start + len(batch)) / len(todo)
-        _set_progress(document, percent=round(start_percent + (end_percent - start_percent) * done))
+        if start + per_call < len(todo):  # after the last call, storing the chunks says 100%
+            done = (start + len(batch)) / len(todo)
+            _set_progress(document, percent=round(start_percent + (end_percent - start_percent) * done))
     return embeddings, len(new_pieces)
 
 
