@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,11 +84,14 @@ def question_embedding(question: str, embedder: Embedder | None = None) -> np.nd
     return (embedder or get_embedder()).embed([question])[0]
 
 
-def question_dense(question: str, collection_ids: Sequence[int]) -> list[DenseQuery]:
+def question_dense(
+    question: str, collection_ids: Sequence[int], embed: Callable[[Embedder], np.ndarray] | None = None
+) -> list[DenseQuery]:
     """The question embedded in each space the collections are searched in (one, but while a
-    model change is under way), uncached: the pipeline's own goes through the emb layer."""
+    model change is under way), by `embed` (the pipeline's goes through the emb layer)."""
+    embed = embed or (lambda embedder: question_embedding(question, embedder))
     return [
-        DenseQuery(space, ids, question_embedding(question, embedder) if embedder else None)
+        DenseQuery(space, ids, embed(embedder) if embedder else None)
         for space, ids in collections_by_space(collection_ids).items()
         for embedder in [embedder_for_space(space)]
     ]
@@ -98,12 +101,11 @@ def passages_search(*, question: str, dense: Sequence[DenseQuery], k: int, mode:
     """The k best passages of the collections of `dense`: the nearest chunks in each space,
     fused with the full-text search over all of them in hybrid mode."""
     candidates = settings.RETRIEVAL_CANDIDATES
-    embedded = [q for q in dense if q.vector is not None]
+    embedded = [(q, q.vector) for q in dense if q.vector is not None]
     with one_snapshot():
         found = [
-            chunks_nearest(embedding=q.vector, space=q.space, collection_ids=q.collection_ids, limit=candidates)
-            for q in embedded
-            if q.vector is not None  # for the type checker
+            chunks_nearest(embedding=vector, space=q.space, collection_ids=q.collection_ids, limit=candidates)
+            for q, vector in embedded
         ]
         weights = [1.0] * len(found)
         if mode == "hybrid" or len(embedded) < len(dense):
@@ -116,13 +118,12 @@ def passages_search(*, question: str, dense: Sequence[DenseQuery], k: int, mode:
         chunks = [by_id[chunk_id] for chunk_id in best]
         # Found by their words alone, these have no distance yet: the answerer needs it.
         distances: dict[int, float] = {}
-        for query in embedded:
+        for query, vector in embedded:
             unmeasured = [
                 chunk.pk for chunk in chunks
                 if getattr(chunk, "distance", None) is None and chunk.document.collection_id in query.collection_ids
             ]  # fmt: skip
-            if query.vector is not None:
-                distances.update(chunk_distances(ids=unmeasured, embedding=query.vector))
+            distances.update(chunk_distances(ids=unmeasured, embedding=vector))
     return [
         Passage(
             chunk_id=chunk.pk,
@@ -226,18 +227,16 @@ def _answer_steps(
         with trace.stage("retrieve"):
             passages = _passages_from_entry(retrieval)
     if passages is None:
-        dense = []
-        for space, ids in collections_by_space(collection_ids).items():
-            vector = None
-            if (embedder := embedder_for_space(space)) is not None:
 
-                def embed(embedder: Embedder = embedder) -> np.ndarray:
-                    with trace.stage("embed"):  # the model's time only; the emb layer's is in the trace's cache part
-                        return question_embedding(cache_question, embedder)
+        def embed(embedder: Embedder) -> np.ndarray:
+            def compute() -> np.ndarray:
+                with trace.stage("embed"):  # the model's time only; the emb layer's is in the trace's cache part
+                    return question_embedding(cache_question, embedder)
 
-                vector = cache.embedding(tag=found.tag, model=embedder.model_name, question=cache_question,
-                                         dimensions=embedder.dimensions, compute=embed)  # fmt: skip
-            dense.append(DenseQuery(space, ids, vector))
+            return cache.embedding(tag=found.tag, model=embedder.model_name, question=cache_question,
+                                   dimensions=embedder.dimensions, compute=compute)  # fmt: skip
+
+        dense = question_dense(cache_question, collection_ids, embed)
         # The semantic layer compares questions in one space: the scope's, but mid-change.
         embedding = dense[0].vector if len(dense) == 1 else None
         searched: list[list[Passage]] = []  # retrieval, once: for the semantic layer's context check or the answer
