@@ -204,12 +204,13 @@ def test_a_worker_killed_mid_ingestion_leaves_the_old_chunks_and_the_retry_finis
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(10)
+    # The question is embedded here too: at the worker's latency it would race the client's timeout.
+    openai_embeddings.route_latency = {}
     tea.refresh_from_db()
     assert tea.status == Document.Status.PROCESSING
     assert list(tea.chunks.values_list("text", flat=True)) == before  # still searchable, unchanged
     assert EXPECTED in ask(QUESTION, [collection.pk]).text
 
-    openai_embeddings.route_latency = {}
     second = start_worker(env, log)
     try:
         wait_for(lambda: Document.objects.get(pk=tea.pk).status == Document.Status.READY, 90,
