@@ -6,7 +6,8 @@ import functools
 import hashlib
 import logging
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
@@ -314,6 +315,34 @@ def document_ingest(*, document_id: int) -> IngestResult | None:
         _set_status(document, Document.Status.FAILED, reason=f"Ingestion failed unexpectedly ({type(exc).__name__}).")
         logger.exception("Ingestion of document %s failed", document_id)
         return None
+
+
+def documents_ingest(*, document_ids: Iterable[int]) -> Iterator[tuple[int, IngestResult | None]]:
+    """document_ingest of each document, INGEST_CONCURRENCY at once, each id with its result
+    as it ends: while one is parsed or stored, on one core, another's chunks keep every core
+    embedding. The ids are read as room frees, so that no more documents wait half-done
+    than are ingested at once. Inside a transaction they go one by one, here, where its
+    rows are seen."""
+    concurrency = max(1, settings.INGEST_CONCURRENCY)
+    if concurrency == 1 or connection.in_atomic_block:
+        yield from ((document_id, document_ingest(document_id=document_id)) for document_id in document_ids)
+        return
+    with ThreadPoolExecutor(concurrency, thread_name_prefix="ingest") as pool:
+        running: dict[Future[IngestResult | None], int] = {}
+        for document_id in document_ids:
+            running[pool.submit(_document_ingest_in_thread, document_id)] = document_id
+            if len(running) == concurrency:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                yield from ((running.pop(future), future.result()) for future in done)
+        for future in as_completed(running):
+            yield running[future], future.result()
+
+
+def _document_ingest_in_thread(document_id: int) -> IngestResult | None:
+    try:
+        return document_ingest(document_id=document_id)
+    finally:
+        connection.close()  # the thread's own, which nothing else would close
 
 
 def _ingest(document: Document) -> IngestResult:

@@ -28,7 +28,7 @@ before_task_publish.connect(requestid.task_headers_add, weak=False)
 task_prerun.connect(requestid.task_started, weak=False)
 
 
-@worker_ready.connect  # the worker runs the solo pool: tasks run in this process
+@worker_ready.connect  # the worker runs tasks on threads of this process (CELERY_WORKER_POOL)
 def warm_up_embedder(**kwargs: object) -> None:
     from documents.embedding import warm_up
     from ragsite import health, sweeper

@@ -77,8 +77,6 @@ def main() -> int:
                 "-A",
                 "ragsite",
                 "worker",
-                "--pool",
-                "solo",
                 "-l",
                 "INFO",
                 "-Q",

@@ -52,6 +52,13 @@ def _bulk_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=_cores(), thread_name_prefix="embedding")
 
 
+def _bulk() -> tuple[Any, ThreadPoolExecutor]:
+    """The one-thread session and the pool that share out batches, made once per process
+    (documents are ingested on several threads at once)."""
+    with _load_lock:
+        return _session(1), _bulk_pool()
+
+
 def _cores() -> int:
     return settings.EMBEDDING_THREADS or len(os.sched_getaffinity(0))
 
@@ -87,8 +94,8 @@ class OnnxEmbedder(Embedder):
         if len(batches) == 1 or _cores() == 1:
             runs = (_embed_batch(session, [encodings[i] for i in batch]) for batch in batches)
         else:
-            bulk = _session(1)
-            runs = _bulk_pool().map(lambda batch: _embed_batch(bulk, [encodings[i] for i in batch]), batches)
+            bulk, pool = _bulk()
+            runs = pool.map(lambda batch: _embed_batch(bulk, [encodings[i] for i in batch]), batches)
         vectors = np.zeros((len(texts), self.dimensions), dtype=np.float32)
         for batch, rows in zip(batches, runs, strict=True):
             vectors[batch] = rows

@@ -41,7 +41,7 @@ def test_a_real_worker_ingests_what_an_upload_queued(test_database_url, redis_ur
     log = tmp_path / "worker.log"
     with log.open("wb") as out:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "ragsite", "worker", "--pool", "solo", "-l", "INFO",
+            [sys.executable, "-m", "celery", "-A", "ragsite", "worker", "-l", "INFO",
              "--without-gossip", "--without-mingle"],
             cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip

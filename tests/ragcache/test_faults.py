@@ -168,7 +168,7 @@ def celery_not_eager() -> Iterator[None]:
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "ragsite", "worker", "--pool", "solo", "-l", "INFO",
+            [sys.executable, "-m", "celery", "-A", "ragsite", "worker", "-l", "INFO",
              "--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +15,8 @@ from documents.services import (
     DuplicateDocumentError,
     UploadError,
     document_create,
-    document_ingest,
     document_reingest,
+    documents_ingest,
 )
 
 
@@ -38,56 +40,70 @@ class Command(BaseCommand):
         target, created = Collection.objects.get_or_create(name=collection, defaults={"description": description})
         if created:
             self.stdout.write(f"Created collection {target}.")
-        added = upgraded = skipped = failed = chunks = 0
+        counts: Counter[str] = Counter()
         started = time.monotonic()
+        paths_by_id: dict[int, Path] = {}
+
+        def to_ingest() -> Iterator[int]:  # read as ingestion makes room: files are imported as it goes
+            for path, document in self._import(files, target, queue, counts):
+                paths_by_id[document.pk] = path
+                yield document.pk
+
+        for document_id, result in documents_ingest(document_ids=to_ingest()):
+            path = paths_by_id[document_id]
+            if result is None:
+                counts["failed"] += 1
+                reason = Document.objects.values_list("failure_reason", flat=True).get(pk=document_id)
+                self.stderr.write(f"{path}: {reason}")
+            else:
+                counts["chunks"] += result.chunks
+                self.stdout.write(f"{path.name}: {result.chunks} chunks")
+        elapsed = time.monotonic() - started
+        summary = f"{target}: {counts['added']} added, {counts['skipped']} already present, {counts['failed']} failed"
+        if counts["upgraded"]:
+            summary += f", {counts['upgraded']} re-ingested to the current chunk format"
+        if queue:
+            summary += "; ingestion queued for the workers"
+        elif counts["chunks"]:
+            chunks = counts["chunks"]
+            summary += f"; {chunks} chunks in {elapsed:.1f} s ({chunks / elapsed:.1f} chunks/s)"
+        self.stdout.write(self.style.SUCCESS(summary + "."))
+
+    def _import(
+        self, files: list[Path], target: Collection, queue: bool, counts: Counter[str]
+    ) -> Iterator[tuple[Path, Document]]:
+        """Each file into the collection (queued, with --queue); the documents to ingest here."""
         for path in files:
             if not path.is_file():
-                failed += 1
+                counts["failed"] += 1
                 self.stderr.write(f"{path}: not a regular file")
                 continue
             try:
                 data = path.read_bytes()
             except OSError as exc:
-                failed += 1
+                counts["failed"] += 1
                 self.stderr.write(f"{path}: could not be read ({exc.strerror or exc})")
                 continue
             try:
                 document = document_create(collection=target, filename=path.name, data=data, queue=queue)
             except DuplicateDocumentError as exc:
                 if not _outdated(exc.existing):
-                    skipped += 1
+                    counts["skipped"] += 1
                     continue
                 # Outdated (_outdated): ingested again; the previous chunks answer until then.
                 document = exc.existing
-                upgraded += 1
+                counts["upgraded"] += 1
                 if queue:
                     document_reingest(document_id=document.pk)
                     continue
             except UploadError as exc:
-                failed += 1
+                counts["failed"] += 1
                 self.stderr.write(f"{path}: {exc}")
                 continue
             else:
-                added += 1
-            if queue:
-                continue
-            result = document_ingest(document_id=document.pk)
-            if result is None:
-                document.refresh_from_db(fields=["failure_reason"])
-                failed += 1
-                self.stderr.write(f"{path}: {document.failure_reason}")
-            else:
-                chunks += result.chunks
-                self.stdout.write(f"{path.name}: {result.chunks} chunks")
-        elapsed = time.monotonic() - started
-        summary = f"{target}: {added} added, {skipped} already present, {failed} failed"
-        if upgraded:
-            summary += f", {upgraded} re-ingested to the current chunk format"
-        if queue:
-            summary += "; ingestion queued for the workers"
-        elif chunks:
-            summary += f"; {chunks} chunks in {elapsed:.1f} s ({chunks / elapsed:.1f} chunks/s)"
-        self.stdout.write(self.style.SUCCESS(summary + "."))
+                counts["added"] += 1
+            if not queue:
+                yield path, document
 
     def _files(self, paths: list[Path]) -> list[Path]:
         found: list[Path] = []

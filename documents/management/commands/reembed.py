@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from documents.embedding import get_embedder
 from documents.models import Collection
 from documents.selectors import documents_outdated
-from documents.services import collection_space_settle, document_ingest, document_reingest
+from documents.services import collection_space_settle, document_reingest, documents_ingest
 
 
 class Command(BaseCommand):
@@ -46,12 +46,16 @@ class Command(BaseCommand):
             self._settle(switching)
             return
         self.stdout.write(f"{len(outdated)} document(s) to embed again with {model}.")
-        started, chunks, failed = time.monotonic(), 0, 0
-        for number, document in enumerate(outdated, start=1):
-            if queue:
+        if queue:
+            for document in outdated:
                 document_reingest(document_id=document.pk)
-                continue
-            result = document_ingest(document_id=document.pk)
+            self.stdout.write(f"Queued {len(outdated)} document(s) for the workers; each collection switches "
+                              "to the new model when its last document is done.")  # fmt: skip
+            return
+        started, chunks, failed = time.monotonic(), 0, 0
+        by_id = {document.pk: document for document in outdated}
+        for number, (document_id, result) in enumerate(documents_ingest(document_ids=list(by_id)), start=1):
+            document = by_id[document_id]
             if result is None:
                 failed += 1
                 document.refresh_from_db(fields=["failure_reason"])
@@ -60,10 +64,6 @@ class Command(BaseCommand):
             chunks += result.chunks
             rate = chunks / max(time.monotonic() - started, 1e-9)
             self.stdout.write(f"[{number}/{len(outdated)}] {document}: {result.chunks} chunks ({rate:.1f} chunks/s)")
-        if queue:
-            self.stdout.write(f"Queued {len(outdated)} document(s) for the workers; each collection switches "
-                              "to the new model when its last document is done.")  # fmt: skip
-            return
         self.stdout.write(f"Done: {len(outdated) - failed} embedded again, {failed} failed, {chunks} chunks.")
         self._settle(switching)
 
