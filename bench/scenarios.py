@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import secrets
 import time
@@ -15,6 +16,7 @@ import numpy as np
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
+from django.test import override_settings
 
 from bench.load import Client, Sampler, load, median
 from bench.site import Site
@@ -106,16 +108,18 @@ def concurrency(site: Site, *, clients: list[int], seconds: float) -> list[dict[
     return rows
 
 
-def end_to_end(site: Site, questions: list[str]) -> dict[str, Any]:
-    """Each question uncached (no-store), as a complete miss, then fully cached, over HTTP.
-    The first two are asked as staff (only staff may bypass the cache and see the stages);
-    the repeat anonymously, as most repeats are."""
+def end_to_end(site: Site, questions: list[str], *, collections: list[str] | None = None) -> dict[str, Any]:
+    """Each question uncached (no-store), as a complete miss, then fully cached, over HTTP,
+    in `collections` (by default the public ones). The first two are asked as staff (only
+    staff may bypass the cache and see the stages); the repeat anonymously, as most repeats are."""
     http = Client(site.base)
     http.sign_in(*staff_login())
     anonymous = Client(site.base)
     # Named, so that staff (who read every collection, the growth scenario's private one
     # too) and anonymous callers ask in the same scope.
-    public = list(Collection.objects.filter(is_public=True).order_by("pk").values_list("name", flat=True)[:20])
+    public = collections or list(
+        Collection.objects.filter(is_public=True).order_by("pk").values_list("name", flat=True)[:20]
+    )
     timings: dict[str, list[float]] = {"uncached": [], "miss": [], "cached": []}
     stages: dict[str, list[float]] = {}
     server: dict[str, list[float]] = {"uncached": [], "miss": [], "cached": []}
@@ -480,6 +484,22 @@ def ingestion(paths: list[Path], *, name: str = "Bench ingestion", group: int = 
 def _embedded_texts(document_id: int) -> list[str]:
     rows = Chunk.objects.filter(document_id=document_id).order_by("ordinal").values_list("section", "text")
     return [TextChunk(text=text, token_count=0, section=section).embedded_text for section, text in rows]
+
+
+def prepare_api_demo(directory: str, name: str, *, base_url: str) -> Collection:
+    """`directory`'s files embedded by the endpoint at `base_url`: a collection is searched in
+    the space of the model that embedded it, so the API-shaped site embeds its questions
+    through the endpoint only for a collection the endpoint embedded. Made anew each run."""
+    Collection.objects.filter(name=name).delete()
+    with override_settings(
+        EMBEDDING_PROVIDER="openai", OPENAI_BASE_URL=base_url, OPENAI_API_KEY="bench", OPENAI_MAX_RETRIES=0
+    ):
+        get_embedder.cache_clear()
+        try:
+            call_command("ingest", directory, "--collection", name, verbosity=0, stdout=io.StringIO())
+        finally:
+            get_embedder.cache_clear()
+    return Collection.objects.get(name=name)
 
 
 def prepare_demo(directory: str, name: str) -> Collection:

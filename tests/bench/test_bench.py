@@ -56,6 +56,24 @@ def test_end_to_end_times_the_three_ways_of_answering_and_the_repeat_is_a_full_h
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
+def test_the_api_shaped_run_asks_a_collection_the_endpoint_embedded_so_each_miss_calls_it(
+    live_server, openai_embeddings, tmp_path
+):
+    handbook()  # embedded by the local model: a site on the endpoint would embed its questions locally
+    (tmp_path / "tea.md").write_text("# Tea\n\nBrew green tea at eighty degrees for two minutes.")
+    collection = scenarios.prepare_api_demo(str(tmp_path), "API demo", base_url=openai_embeddings.base_url)
+    assert collection.embedding_space == "text-embedding-3-small"
+    before = openai_embeddings.calls["/v1/embeddings"]
+    figures = scenarios.end_to_end(
+        SimpleNamespace(base=live_server.url), ["How hot should green tea be?"], collections=[collection.name]
+    )
+    # the warm-up, then the question uncached and again as a complete miss; the repeat calls nothing
+    assert openai_embeddings.calls["/v1/embeddings"] - before == 3
+    assert figures["first_over_repeat"] > 1
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
 def test_concurrent_clients_against_the_bare_view_and_a_cached_ask(live_server):
     if not wrk_available():
         pytest.fail("wrk is missing: make test installs it")
