@@ -83,3 +83,24 @@ def test_ingest_with_queue_leaves_the_work_to_the_workers(tmp_path, capsys, djan
 def test_ingest_refuses_a_missing_path(tmp_path):
     with pytest.raises(CommandError, match="does not exist"):
         call_command("ingest", str(tmp_path / "nowhere"), "--collection", "X")
+
+
+def test_ingest_again_finishes_documents_an_interrupted_run_left_unfinished(tmp_path, capsys):
+    from documents.models import Chunk
+
+    (tmp_path / "tea.md").write_text("# Tea\n\nBrew green tea at eighty degrees.")
+    (tmp_path / "coffee.md").write_text("# Coffee\n\nGrind coffee coarsely.")
+    (tmp_path / "cocoa.md").write_text("# Cocoa\n\nWhisk cocoa into warm milk.")
+    call_command("ingest", str(tmp_path), "--collection", "Drinks")
+    capsys.readouterr()
+    # As a run stopped mid-way leaves them: one taken up, one not yet, none with its
+    # chunks; and one failed (an embedding endpoint that was down, say).
+    for filename, status in (("tea.md", "processing"), ("coffee.md", "pending"), ("cocoa.md", "failed")):
+        Document.objects.filter(original_filename=filename).update(status=status)
+    Chunk.objects.all().delete()
+
+    call_command("ingest", str(tmp_path), "--collection", "Drinks")
+    out = capsys.readouterr().out
+    assert "Drinks: 1 added, 0 already present, 0 failed, 2 left unfinished before and ingested now; 3 chunks" in out
+    assert set(Document.objects.values_list("status", flat=True)) == {"ready"} and Chunk.objects.count() == 3
+    assert Document.objects.count() == 3

@@ -19,6 +19,8 @@ from documents.services import (
     documents_ingest,
 )
 
+UNFINISHED = (Document.Status.PENDING, Document.Status.PROCESSING)
+
 
 class Command(BaseCommand):
     help = "Import files, or every supported file under folders, into a collection."
@@ -62,6 +64,8 @@ class Command(BaseCommand):
         summary = f"{target}: {counts['added']} added, {counts['skipped']} already present, {counts['failed']} failed"
         if counts["upgraded"]:
             summary += f", {counts['upgraded']} re-ingested to the current chunk format"
+        if counts["unfinished"]:
+            summary += f", {counts['unfinished']} left unfinished before and ingested now"
         if queue:
             summary += "; ingestion queued for the workers"
         elif counts["chunks"]:
@@ -87,14 +91,19 @@ class Command(BaseCommand):
             try:
                 document = document_create(collection=target, filename=path.name, data=data, queue=queue)
             except DuplicateDocumentError as exc:
-                if not _outdated(exc.existing):
-                    counts["skipped"] += 1
-                    continue
-                # Outdated (_outdated): ingested again; the previous chunks answer until then.
                 document = exc.existing
-                counts["upgraded"] += 1
-                if queue:
-                    document_reingest(document_id=document.pk)
+                if not queue and document.status in UNFINISHED:
+                    # A run stopped mid-way leaves documents so, and nothing else takes them
+                    # up: ingested here. (With --queue, they are the workers' queue's.)
+                    counts["unfinished"] += 1
+                elif _outdated(document):
+                    # Ingested again; the previous chunks answer until then.
+                    counts["upgraded"] += 1
+                    if queue:
+                        document_reingest(document_id=document.pk)
+                        continue
+                else:
+                    counts["skipped"] += 1
                     continue
             except UploadError as exc:
                 counts["failed"] += 1
