@@ -122,3 +122,15 @@ def test_reembed_at_once_switches_the_collection_when_its_last_document_is_in(
     assert set(Chunk.objects.filter(document__collection=collection).values_list("embedding_space", flat=True)) == {
         "all-MiniLM-L6-v2"
     }
+
+
+def test_the_same_content_twice_in_one_run_is_ingested_once(tmp_path, capsys):
+    # The second copy is met while the first is still being ingested, on another thread.
+    for folder in ("a", "b", "c"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "bikes.txt").write_text(str(PAGES["bikes.txt"]))
+    call_command("ingest", str(tmp_path), "--collection", "Twice")
+    out = capsys.readouterr().out
+    assert "Twice: 1 added, 2 already present, 0 failed;" in out and out.count("bikes.txt:") == 1
+    document = Document.objects.get(collection__name="Twice")
+    assert document.status == "ready" and f"bikes.txt: {document.chunks.count()} chunks" in out

@@ -77,6 +77,7 @@ class Command(BaseCommand):
         self, files: list[Path], target: Collection, queue: bool, counts: Counter[str]
     ) -> Iterator[tuple[Path, Document]]:
         """Each file into the collection (queued, with --queue); the documents to ingest here."""
+        taken: set[int] = set()  # this run's: another copy of a file is only already present
         for path in files:
             if not path.is_file():
                 counts["failed"] += 1
@@ -92,7 +93,7 @@ class Command(BaseCommand):
                 document = document_create(collection=target, filename=path.name, data=data, queue=queue)
             except DuplicateDocumentError as exc:
                 document = exc.existing
-                if not queue and document.status in UNFINISHED:
+                if not queue and document.status in UNFINISHED and document.pk not in taken:
                     # A run stopped mid-way leaves documents so, and nothing else takes them
                     # up: ingested here. (With --queue, they are the workers' queue's.)
                     counts["unfinished"] += 1
@@ -112,6 +113,7 @@ class Command(BaseCommand):
             else:
                 counts["added"] += 1
             if not queue:
+                taken.add(document.pk)
                 yield path, document
 
     def _files(self, paths: list[Path]) -> list[Path]:
